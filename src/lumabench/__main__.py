@@ -1,0 +1,3 @@
+from lumabench.cli import main
+
+main()

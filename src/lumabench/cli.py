@@ -1,0 +1,181 @@
+"""The `lumabench` command: one sub-command per stage plus `classes` and `params`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from lumabench import classes as luma_classes
+from lumabench.errors import InputError, LumabenchError, NotBuiltError
+from lumabench.logs import setup_logging
+from lumabench.params import Params, json_schema, load_params
+from lumabench.paths import Paths
+from lumabench.stages import BY_NAME, Stage
+
+log = logging.getLogger("lumabench.cli")
+
+
+@dataclass
+class Context:
+    """What every sub-command receives: params file, overrides, project root."""
+
+    params_file: Path
+    overrides: tuple[str, ...]
+    debug: bool
+    root: Path = field(default_factory=Path.cwd)
+
+    def params(self) -> Params:
+        return load_params(self.params_file, self.overrides)
+
+
+class ErrorsAsOneLine(click.Group):
+    """Turn every LumabenchError into one line on stderr and its exit code (traceback with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LumabenchError as exc:
+            if "--debug" in sys.argv:
+                raise
+            name = ctx.invoked_subcommand or "lumabench"
+            click.echo(f"lumabench {name}: {exc.one_line()}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=ErrorsAsOneLine, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--params",
+    "params_file",
+    default="params.yaml",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Parameters file.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a parameter (repeatable), e.g. --set profile=full --set train.lr=0.001.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.version_option(package_name="lumabench")
+@click.pass_context
+def main(ctx: click.Context, params_file: Path, overrides: tuple[str, ...], debug: bool) -> None:
+    """lumabench: build the LUMA multimodal uncertainty benchmark and evaluate methods on it."""
+    setup_logging(debug)
+    ctx.obj = Context(params_file=params_file, overrides=overrides, debug=debug)
+
+
+def run_stage(obj: Context, stage: Stage, **opts: str) -> None:
+    """Validate params and inputs, then call the stage module's `run(params, paths, **opts)`."""
+    params = obj.params()
+    paths = Paths(obj.root, params.profile)
+    try:
+        module = importlib.import_module(stage.module)
+    except ModuleNotFoundError as exc:
+        if exc.name and stage.module.startswith(exc.name):
+            raise NotBuiltError("not built yet") from None
+        raise
+    entry = getattr(module, "run", None)
+    if entry is None:
+        raise NotBuiltError("not built yet")
+    for path in stage.inputs(paths, opts):
+        if not path.exists():
+            producer = _producer(path, paths, opts)
+            raise InputError("missing input", path, f"run `lumabench {producer}` first (or `make run`)")
+    entry(params, paths, **opts)
+
+
+def _producer(path: Path, paths: Paths, opts: dict[str, str]) -> str:
+    for s in BY_NAME.values():
+        try:
+            outs = s.outputs(paths, opts)
+        except KeyError:
+            continue
+        if any(path == o or o in path.parents for o in outs):
+            return s.name
+    return "the previous stage"
+
+
+def _describe(stage: Stage, opts: dict[str, str]) -> str:
+    p = Paths(Path("."), "<profile>")
+    ins = ", ".join(str(x) for x in stage.inputs(p, opts)) or "(none)"
+    outs = ", ".join(str(x) for x in stage.outputs(p, opts))
+    gpu = " Uses a GPU when present (full profile)." if stage.gpu else ""
+    return (
+        f"{stage.summary}{gpu}\n\n\b\nInputs:  {ins}\nOutputs: {outs}\n"
+        f"Params:  {', '.join(stage.sections)} (params.yaml)"
+    )
+
+
+_VM = {"variant": "<variant>", "method": "<method>"}
+
+
+def _simple_stage(name: str) -> None:
+    stage = BY_NAME[name]
+
+    @main.command(name=name, help=_describe(stage, _VM))
+    @click.pass_obj
+    def cmd(obj: Context) -> None:
+        run_stage(obj, stage)
+
+
+for _name in ("corpora", "audio", "text", "annotate", "features", "report"):
+    _simple_stage(_name)
+
+
+@main.command(help=_describe(BY_NAME["variants"], _VM))
+@click.option("-v", "--variant", required=True, help="Variant name from params.yaml (e.g. clean, severity@3).")
+@click.pass_obj
+def variants(obj: Context, variant: str) -> None:
+    run_stage(obj, BY_NAME["variants"], variant=variant)
+
+
+@main.command(help=_describe(BY_NAME["train"], _VM))
+@click.option("-v", "--variant", required=True, help="Variant name from params.yaml.")
+@click.option("-m", "--method", required=True, help="Method name from params.yaml `methods`.")
+@click.pass_obj
+def train(obj: Context, variant: str, method: str) -> None:
+    run_stage(obj, BY_NAME["train"], variant=variant, method=method)
+
+
+@main.command(name="classes")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
+def classes_cmd(fmt: str) -> None:
+    """Print the 50 LUMA classes: id, name, split, CIFAR source."""
+    sep = "," if fmt == "csv" else "\t"
+    click.echo(sep.join(["id", "name", "split", "cifar_source"]))
+    for c in luma_classes.CLASSES:
+        src = "+".join(f"{d}:{n}" for d, n in c.cifar)
+        click.echo(sep.join([str(c.id), c.name, c.split, src]))
+
+
+@main.command(name="params")
+@click.option("--schema", is_flag=True, help="Print the JSON schema of params.yaml instead.")
+@click.option("--section", default=None, help="Print one section only (e.g. train).")
+@click.pass_obj
+def params_cmd(obj: Context, schema: bool, section: str | None) -> None:
+    """Print the resolved, validated parameters (after --set overrides and the profile overlay)."""
+    import json
+
+    if schema:
+        click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+        return
+    data = obj.params().model_dump(mode="json")
+    if section is not None:
+        if section not in data:
+            raise LumabenchError(f"unknown section {section!r}", fix=f"choose one of: {', '.join(data)}")
+        data = {section: data[section]}
+    click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

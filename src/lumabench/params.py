@@ -1,0 +1,502 @@
+"""The params.yaml model: every parameter of every stage, validated before any work starts.
+
+`profiles.<name>` holds dotted-key overrides applied when that profile is selected, so one file
+describes both the embedded `mini` corpus and the `full` reproduction.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lumabench.errors import ParamsError
+
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+Severity = Annotated[int, Field(ge=1, le=5)]
+Modality = Literal["image", "audio", "text"]
+MODALITIES: tuple[str, ...] = ("image", "audio", "text")
+
+IMAGE_CORRUPTIONS: tuple[str, ...] = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "frosted_glass_blur",
+    "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic",
+    "pixelate", "jpeg_compression",
+)  # fmt: skip
+TEXT_PERTURBATIONS: tuple[str, ...] = (
+    "keyboard", "ocr", "char_edit", "word_swap", "word_delete", "spelling", "synonym", "antonym",
+    "back_translation",
+)  # fmt: skip
+ImageCorruption = Literal[IMAGE_CORRUPTIONS]  # type: ignore[valid-type]
+TextPerturbation = Literal[TEXT_PERTURBATIONS]  # type: ignore[valid-type]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are validated on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------- stage 1: corpora
+class MiniCorpus(Strict):
+    images_per_class: PosInt = 220
+    ood_images_per_class: PosInt = 60
+    image_size: Literal[32] = 32
+    sentences_per_word: PosInt = 3
+    voices_min: PosInt = 12
+    engines: list[Literal["espeak-ng", "flite", "festival"]] = ["espeak-ng", "flite", "festival"]
+    noise_seconds: PosInt = 5
+    workers: Count = 0
+
+
+class FullCorpus(Strict):
+    sources: list[
+        Literal["cifar10", "cifar100", "luma", "esc50", "librispeech", "spoken_wikipedia", "common_voice"]
+    ] = ["cifar10", "cifar100", "luma", "esc50"]
+    import_from: str | None = None
+    retries: Count = 5
+    timeout_s: PosInt = 60
+
+
+class Corpora(Strict):
+    mini: MiniCorpus = MiniCorpus()
+    full: FullCorpus = FullCorpus()
+
+
+# ---------------------------------------------------------------- stage 2: audio
+class Audio(Strict):
+    source: Literal["extract", "luma_release"] = "extract"
+    aligner: Literal["pocketsphinx", "ctc"] = "pocketsphinx"
+    aligner_model: str = "WAV2VEC2_ASR_BASE_960H"
+    sample_rate: Literal[16000] = 16000
+    margin_s: Annotated[float, Field(ge=0.0, le=0.5)] = 0.04
+    min_duration_s: Annotated[float, Field(gt=0.0)] = 0.15
+    max_duration_s: Annotated[float, Field(gt=0.0)] = 1.2
+    loudness_dbfs: Annotated[float, Field(le=0.0)] = -20.0
+    trim_db: Annotated[float, Field(gt=0.0)] = 40.0
+    workers: Count = 0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Audio:
+        if self.min_duration_s >= self.max_duration_s:
+            raise ValueError("min_duration_s must be below max_duration_s")
+        return self
+
+
+# ---------------------------------------------------------------- stage 3: text
+class Text(Strict):
+    backend: Literal["template", "transformers"] = "template"
+    model: str = "google/gemma-7b-it"
+    revision: str = "main"
+    texts_per_class: PosInt = 120
+    batch_size: PosInt = 32
+    max_new_tokens: PosInt = 256
+    temperature: Annotated[float, Field(gt=0.0)] = 1.0
+    top_p: Prob = 0.95
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    prompts: list[str] = [
+        "Write a short paragraph describing a {label}.",
+        "Describe what a {label} looks like in a photograph.",
+        "Tell a short story in which a {label} plays a role.",
+        "Write a factual text about a {label}.",
+    ]
+
+    @field_validator("prompts")
+    @classmethod
+    def _has_label(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if "{label}" not in p:
+                raise ValueError(f"prompt {p!r} must contain the placeholder {{label}}")
+        return v
+
+
+# ---------------------------------------------------------------- stage 4: annotate
+class TextFilter(Strict):
+    min_words: PosInt = 12
+    max_words: PosInt = 400
+    max_other_class_mentions: Count = 3
+    near_duplicate_jaccard: Prob = 0.85
+    minhash_permutations: PosInt = 64
+
+
+class AudioFilter(Strict):
+    min_duration_s: Annotated[float, Field(gt=0.0)] = 0.15
+    max_duration_s: Annotated[float, Field(gt=0.0)] = 1.2
+    min_rms_dbfs: float = -45.0
+    max_clipped_fraction: Prob = 0.01
+    min_align_score: float = -1e9
+    recognition_check: bool = True
+
+
+class ImageFilter(Strict):
+    near_duplicate_hamming: Count = 2
+
+
+class Annotate(Strict):
+    text: TextFilter = TextFilter()
+    audio: AudioFilter = AudioFilter()
+    image: ImageFilter = ImageFilter()
+    overrides: str | None = None
+
+
+# ---------------------------------------------------------------- stage 5: features
+class Features(Strict):
+    image: Literal["small_cnn", "imagenet_cnn"] = "small_cnn"
+    audio: Literal["small_cnn", "wav2vec2"] = "small_cnn"
+    text: Literal["minilm", "bert"] = "minilm"
+    batch_size: PosInt = 256
+    epochs: PosInt = 15
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+# ---------------------------------------------------------------- stage 6: variants
+class SplitFlags(Strict):
+    train: bool = False
+    test: bool = False
+
+
+class SplitRates(Strict):
+    train: Prob = 0.0
+    test: Prob = 0.0
+
+
+class ImageNoise(SplitFlags):
+    ratio: Prob = 0.0
+    corruptions: list[ImageCorruption] = list(IMAGE_CORRUPTIONS)  # type: ignore[valid-type]
+    severity: Severity = 3
+
+
+class AudioNoise(SplitFlags):
+    ratio: Prob = 0.0
+    min_snr_db: float = 3.0
+    max_snr_db: float = 10.0
+
+    @model_validator(mode="after")
+    def _range(self) -> AudioNoise:
+        if self.min_snr_db > self.max_snr_db:
+            raise ValueError("min_snr_db must not exceed max_snr_db")
+        return self
+
+
+class TextNoise(SplitFlags):
+    ratio: Prob = 0.0
+    perturbations: list[TextPerturbation] = [p for p in TEXT_PERTURBATIONS if p != "back_translation"]  # type: ignore[valid-type]
+    heavy: bool = False
+
+
+class PerModality(Strict):
+    image: Annotated[float, Field(ge=0.0)] = 0.0
+    audio: Annotated[float, Field(ge=0.0)] = 0.0
+    text: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class PerModalityRates(Strict):
+    image: SplitRates = SplitRates()
+    audio: SplitRates = SplitRates()
+    text: SplitRates = SplitRates()
+
+
+class _Variant(Strict):
+    sweep: str | None = None
+    levels: list[float | int] | None = None
+
+    @model_validator(mode="after")
+    def _sweep(self) -> _Variant:
+        if (self.sweep is None) != (self.levels is None):
+            raise ValueError("'sweep' (a dotted key inside this variant) and 'levels' go together")
+        return self
+
+
+class CleanVariant(_Variant):
+    family: Literal["clean"]
+
+
+class DiversityVariant(_Variant):
+    family: Literal["diversity"]
+    compactness: PerModality = PerModality(image=20, audio=10, text=20)
+
+
+class SampleNoiseVariant(_Variant):
+    family: Literal["sample_noise"]
+    image: ImageNoise = ImageNoise()
+    audio: AudioNoise = AudioNoise()
+    text: TextNoise = TextNoise()
+
+
+class LabelNoiseVariant(_Variant):
+    family: Literal["label_noise"]
+    rate: PerModalityRates = PerModalityRates()
+    neighbours: PosInt = 5
+
+
+class ConflictVariant(_Variant):
+    family: Literal["conflict"]
+    test_rate: Prob = 0.4
+
+
+class MissingVariant(_Variant):
+    family: Literal["missing"]
+    rate: PerModalityRates = PerModalityRates()
+
+
+class JointVariant(_Variant):
+    family: Literal["joint"]
+    train: bool = False
+    test: bool = True
+    ratio: Prob = 0.5
+    severity: Severity = 3
+    min_snr_db: float = 3.0
+    max_snr_db: float = 10.0
+
+
+VariantDef = Annotated[
+    CleanVariant
+    | DiversityVariant
+    | SampleNoiseVariant
+    | LabelNoiseVariant
+    | ConflictVariant
+    | MissingVariant
+    | JointVariant,
+    Field(discriminator="family"),
+]
+
+
+class Variants(Strict):
+    train_per_class: PosInt = 150
+    test_per_class: PosInt = 40
+    num_sampling: PosInt = 10
+    definitions: dict[str, VariantDef] = {}
+
+    @field_validator("definitions")
+    @classmethod
+    def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            if not name or "@" in name or "/" in name:
+                raise ValueError(f"variant name {name!r} must be non-empty without '@' or '/'")
+        return v
+
+    def names(self) -> list[str]:
+        """Every buildable variant name: plain names, and `name@level` for each sweep level."""
+        out: list[str] = []
+        for name, d in self.definitions.items():
+            if d.levels is None:
+                out.append(name)
+            else:
+                out.extend(f"{name}@{level_str(lv)}" for lv in d.levels)
+        return out
+
+    def resolve(self, name: str) -> Any:
+        """The definition for `name` with its sweep level applied."""
+        base, _, level = name.partition("@")
+        if base not in self.definitions:
+            raise ParamsError(f"unknown variant {name!r}; known: {', '.join(self.names())}")
+        d = self.definitions[base]
+        if not level:
+            if d.levels is not None:
+                raise ParamsError(f"variant {base!r} is a sweep; name a level, e.g. {self.names()[0]}")
+            return d
+        if d.levels is None or level not in [level_str(lv) for lv in d.levels]:
+            raise ParamsError(f"unknown variant {name!r}; known: {', '.join(self.names())}")
+        raw = d.model_dump()
+        _set_dotted(raw, d.sweep, _parse_scalar(level))
+        raw["sweep"], raw["levels"] = None, None
+        return type(d).model_validate(raw)
+
+
+def level_str(level: float | int) -> str:
+    return str(int(level)) if float(level).is_integer() else repr(float(level))
+
+
+# ---------------------------------------------------------------- stage 7: train
+class Train(Strict):
+    batch_size: PosInt = 128
+    lr: Annotated[float, Field(gt=0.0)] = 1e-2
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    plateau_factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.33
+    plateau_patience: Count = 5
+    early_stopping_patience: Count = 10
+    max_epochs: PosInt = 300
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    n_mels: PosInt = 128
+    n_fft: PosInt = 400
+    hop_length: PosInt = 200
+    frames: PosInt = 128
+    image_mean: tuple[float, float, float] = (0.51, 0.49, 0.44)
+    image_std: tuple[float, float, float] = (0.27, 0.26, 0.28)
+
+
+class Method(Strict):
+    kind: Literal["mc_dropout", "deep_ensemble", "rcml"]
+    modalities: list[Modality]
+    dropout: Prob = 0.3
+    samples: PosInt = 100
+    members: PosInt = 10
+    sigma_samples: PosInt = 100
+    kl_anneal_epochs: PosInt = 50
+    conflict_weight: Annotated[float, Field(ge=0.0)] = 1.0
+
+    @field_validator("modalities")
+    @classmethod
+    def _mods(cls, v: list[str]) -> list[str]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("modalities must be a non-empty list without repeats")
+        return v
+
+
+# ---------------------------------------------------------------- stage 8: report
+class Report(Strict):
+    tracking_uri: str | None = None
+    experiment: str = "lumabench-{profile}"
+    dpi: PosInt = 150
+    sample_sheet_rows: PosInt = 8
+
+
+class Run(Strict):
+    """What the front-ends build and train: variants x methods."""
+
+    variants: list[str]
+    methods: list[str]
+
+
+class Params(Strict):
+    profile: Literal["mini", "full"] = "mini"
+    seed: Count = 42
+    run: Run
+    corpora: Corpora = Corpora()
+    audio: Audio = Audio()
+    text: Text = Text()
+    annotate: Annotate = Annotate()
+    features: Features = Features()
+    variants: Variants = Variants()
+    train: Train = Train()
+    methods: dict[str, Method] = {}
+    report: Report = Report()
+    profiles: dict[Literal["mini", "full"], dict[str, Any]] = {}
+
+    @model_validator(mode="after")
+    def _cross(self) -> Params:
+        known_v = self.variants.names()
+        for i, v in enumerate(self.run.variants):
+            if v not in known_v:
+                raise ValueError(f"run.variants.{i}: unknown variant {v!r}; allowed: {', '.join(known_v)}")
+        for i, m in enumerate(self.run.methods):
+            if m not in self.methods:
+                raise ValueError(f"run.methods.{i}: unknown method {m!r}; allowed: {', '.join(self.methods)}")
+        for name in self.methods:
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"methods.{name}: a method name uses letters, digits and '_' only")
+        return self
+
+
+# ---------------------------------------------------------------- loading
+def _parse_scalar(text: str) -> Any:
+    """Parse an override value the way YAML would (numbers, booleans, lists, null)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node: Any = tree
+    for k in keys[:-1]:
+        if not isinstance(node, dict):
+            raise ParamsError(f"cannot set {dotted!r}: {k!r} is not a section")
+        node = node.setdefault(k, {})
+    if not isinstance(node, dict):
+        raise ParamsError(f"cannot set {dotted!r}: parent is not a section")
+    node[keys[-1]] = value
+
+
+def parse_overrides(items: tuple[str, ...] | list[str]) -> list[tuple[str, Any]]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"override {item!r} is not key.path=value", fix="e.g. --set train.lr=0.001")
+        out.append((key.strip(), _parse_scalar(value)))
+    return out
+
+
+def resolve_raw(raw: dict[str, Any], overrides: list[tuple[str, Any]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+    """Apply command-line overrides, then the selected profile's overlay, then overrides again.
+
+    Overrides are applied twice so `--set profile=full` selects the overlay and `--set x=...` still
+    wins over anything the overlay sets.
+    """
+    tree = copy.deepcopy(raw)
+    for k, v in overrides:
+        _set_dotted(tree, k, v)
+    profile = tree.get("profile", "mini")
+    overlay = (tree.get("profiles") or {}).get(profile) or {}
+    if not isinstance(overlay, dict):
+        raise ParamsError(f"profiles.{profile} must be a mapping of dotted keys to values")
+    for k, v in overlay.items():
+        _set_dotted(tree, k, v)
+    for k, v in overrides:
+        _set_dotted(tree, k, v)
+    return tree
+
+
+def _format_error(exc: ValidationError, path: Path) -> ParamsError:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).endswith("Variant"))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        ctx = err.get("ctx", {})
+        msg = f"{msg} (got {err.get('input')!r}; allowed range: {_range(ctx)})"
+    elif err["type"] == "literal_error":
+        msg = f"{msg} (got {err.get('input')!r})"
+    where = f"{loc}: " if loc else ""
+    return ParamsError(f"invalid parameter {where}{msg}", path, "edit params.yaml or the --set override")
+
+
+def _range(ctx: dict[str, Any]) -> str:
+    lo = ctx.get("ge", ctx.get("gt", "-inf"))
+    hi = ctx.get("le", ctx.get("lt", "inf"))
+    lb = "[" if "ge" in ctx else "("
+    rb = "]" if "le" in ctx else ")"
+    return f"{lb}{lo}, {hi}{rb}"
+
+
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | tuple[str, ...] = ()) -> Params:
+    """Read, override, overlay and validate params; every failure is one ParamsError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError("parameters file not found", path, "run from the project root or pass --params")
+    try:
+        raw = yaml.safe_load(path.read_text("utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"not valid YAML ({str(exc).splitlines()[0]})", path, "fix the YAML syntax") from exc
+    if not isinstance(raw, dict):
+        raise ParamsError("top level must be a mapping", path, "see config/README.md")
+    tree = resolve_raw(raw, parse_overrides(list(overrides)))
+    try:
+        return Params.model_validate(tree)
+    except ValidationError as exc:
+        raise _format_error(exc, path) from None
+
+
+def params_hash(params: Params) -> str:
+    """A short stable hash of the resolved parameters (tags runs and reports)."""
+    blob = json.dumps(params.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of params.yaml, as used by Snakemake's validate()."""
+    schema = Params.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "lumabench params.yaml"
+    return schema
