@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -95,12 +96,11 @@ def run_stage(obj: Context, stage: Stage, **opts: str) -> None:
 
 
 def _producer(path: Path, paths: Paths, opts: dict[str, str]) -> str:
+    """The stage whose outputs contain `path` (or lie under it, for a directory input)."""
+    full = {**_VM, **opts}
     for s in BY_NAME.values():
-        try:
-            outs = s.outputs(paths, opts)
-        except KeyError:
-            continue
-        if any(path == o or o in path.parents for o in outs):
+        outs = s.outputs(paths, full)
+        if any(path == o or o in path.parents or path in o.parents for o in outs):
             return s.name
     return "the previous stage"
 
@@ -125,11 +125,28 @@ def _simple_stage(name: str) -> None:
     @main.command(name=name, help=_describe(stage, _VM))
     @click.pass_obj
     def cmd(obj: Context) -> None:
-        run_stage(obj, stage)
+        run_stage(obj, BY_NAME[name])
 
 
-for _name in ("corpora", "audio", "text", "annotate", "features", "report"):
+for _name in ("audio", "text", "annotate", "features", "report"):
     _simple_stage(_name)
+
+
+@main.command(help=_describe(BY_NAME["corpora"], _VM))
+@click.option(
+    "--from",
+    "import_from",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of archives fetched by hand (full profile); sets corpora.full.import_from.",
+)
+@click.pass_obj
+def corpora(obj: Context, import_from: Path | None) -> None:
+    if import_from is not None:
+        # a JSON string is valid YAML, so the override stays a string whatever the folder is called
+        value = json.dumps(str(import_from.resolve()))
+        obj.overrides = (*obj.overrides, f"corpora.full.import_from={value}")
+    run_stage(obj, BY_NAME["corpora"])
 
 
 @main.command(help=_describe(BY_NAME["variants"], _VM))

@@ -23,6 +23,9 @@ PosInt = Annotated[int, Field(ge=1)]
 Severity = Annotated[int, Field(ge=1, le=5)]
 Modality = Literal["image", "audio", "text"]
 MODALITIES: tuple[str, ...] = ("image", "audio", "text")
+# A sweep level is named `<definition>-<level>` (e.g. severity-3). Not '@': DVC uses '@' to name
+# matrix stages, so `variants@severity@3` could not be addressed.
+LEVEL_SEP = "-"
 
 IMAGE_CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "frosted_glass_blur",
@@ -56,12 +59,22 @@ class MiniCorpus(Strict):
 
 
 class FullCorpus(Strict):
+    """Downloads of the full profile (registry: lumabench/corpora/sources.py)."""
+
     sources: list[
         Literal["cifar10", "cifar100", "luma", "esc50", "librispeech", "spoken_wikipedia", "common_voice"]
     ] = ["cifar10", "cifar100", "luma", "esc50"]
+    librispeech_subsets: list[
+        Literal["dev-clean", "dev-other", "test-clean", "test-other", "train-clean-100", "train-clean-360",
+                "train-other-500"]
+    ] = ["dev-clean", "test-clean", "train-clean-100"]  # fmt: skip
     import_from: str | None = None
+    lock_file: str = "config/corpora.lock.json"
+    mirrors: dict[str, str] = {}
     retries: Count = 5
     timeout_s: PosInt = 60
+    backoff_s: Annotated[float, Field(ge=0.0)] = 2.0
+    rehash: bool = False
 
 
 class Corpora(Strict):
@@ -277,23 +290,23 @@ class Variants(Strict):
     @classmethod
     def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
         for name in v:
-            if not name or "@" in name or "/" in name:
-                raise ValueError(f"variant name {name!r} must be non-empty without '@' or '/'")
+            if not name or not name.replace("_", "").isalnum():
+                raise ValueError(f"variant name {name!r} uses letters, digits and '_' only")
         return v
 
     def names(self) -> list[str]:
-        """Every buildable variant name: plain names, and `name@level` for each sweep level."""
+        """Every buildable variant name: plain names, and `name-level` for each sweep level."""
         out: list[str] = []
         for name, d in self.definitions.items():
             if d.levels is None:
                 out.append(name)
             else:
-                out.extend(f"{name}@{level_str(lv)}" for lv in d.levels)
+                out.extend(f"{name}{LEVEL_SEP}{level_str(lv)}" for lv in d.levels)
         return out
 
     def resolve(self, name: str) -> Any:
         """The definition for `name` with its sweep level applied."""
-        base, _, level = name.partition("@")
+        base, _, level = name.partition(LEVEL_SEP)
         if base not in self.definitions:
             raise ParamsError(f"unknown variant {name!r}; known: {', '.join(self.names())}")
         d = self.definitions[base]
@@ -331,6 +344,7 @@ class Train(Strict):
     frames: PosInt = 128
     image_mean: tuple[float, float, float] = (0.51, 0.49, 0.44)
     image_std: tuple[float, float, float] = (0.27, 0.26, 0.28)
+    record_seconds: bool = True  # false: metrics JSON without wall-clock time, byte-identical on rerun
 
 
 class Method(Strict):
@@ -447,15 +461,65 @@ def resolve_raw(raw: dict[str, Any], overrides: list[tuple[str, Any]] = ()) -> d
     return tree
 
 
-def _format_error(exc: ValidationError, path: Path) -> ParamsError:
+_FAMILIES = {
+    "clean": CleanVariant, "diversity": DiversityVariant, "sample_noise": SampleNoiseVariant,
+    "label_noise": LabelNoiseVariant, "conflict": ConflictVariant, "missing": MissingVariant,
+    "joint": JointVariant,
+}  # fmt: skip
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> list[str]:
+    """Drop the discriminator tag pydantic inserts after a variant's name."""
+    out = [str(x) for x in loc]
+    if len(out) > 3 and out[:2] == ["variants", "definitions"] and out[3] in _FAMILIES:
+        del out[3]
+    return out
+
+
+def _bounds_of(loc: list[str], raw: dict[str, Any]) -> str | None:
+    """The allowed range of the field at `loc`, read from the model's own constraints."""
+    model: Any = Params
+    node: Any = raw
+    field = None
+    i = 0
+    while i < len(loc):
+        key = loc[i]
+        fields = getattr(model, "model_fields", None)
+        if fields is None or key not in fields:
+            return None
+        field = fields[key]
+        ann = field.annotation
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+        if key == "definitions" and i + 1 < len(loc):
+            i += 1
+            node = node.get(loc[i], {}) if isinstance(node, dict) else {}
+            model = _FAMILIES.get(node.get("family") if isinstance(node, dict) else None)
+        elif key == "methods" and model is Params and i + 1 < len(loc):
+            i += 1
+            model = Method
+        else:
+            model = ann
+        i += 1
+    if field is None:
+        return None
+    ctx: dict[str, Any] = {}
+    for m in field.metadata:
+        for name in ("ge", "gt", "le", "lt"):
+            if getattr(m, name, None) is not None:
+                ctx[name] = getattr(m, name)
+    return _range(ctx) if ctx else None
+
+
+def _format_error(exc: ValidationError, path: Path, raw: dict[str, Any]) -> ParamsError:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).endswith("Variant"))
+    parts = _clean_loc(err["loc"])
+    loc = ".".join(parts)
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif err["type"] in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
-        ctx = err.get("ctx", {})
-        msg = f"{msg} (got {err.get('input')!r}; allowed range: {_range(ctx)})"
+        allowed = _bounds_of(parts, raw) or _range(err.get("ctx", {}))
+        msg = f"{msg} (got {err.get('input')!r}; allowed range: {allowed})"
     elif err["type"] == "literal_error":
         msg = f"{msg} (got {err.get('input')!r})"
     where = f"{loc}: " if loc else ""
@@ -485,7 +549,7 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | tuple[s
     try:
         return Params.model_validate(tree)
     except ValidationError as exc:
-        raise _format_error(exc, path) from None
+        raise _format_error(exc, path, tree) from None
 
 
 def params_hash(params: Params) -> str:

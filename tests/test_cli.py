@@ -1,0 +1,124 @@
+"""The CLI: one command per stage with documented I/O, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lumabench import stages
+from lumabench.cli import main
+from lumabench.stages import STAGES, Stage
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = str(ROOT / "params.yaml")
+
+
+def invoke(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=cwd) if cwd else _noop():
+        result = runner.invoke(main, ["--params", PARAMS, *args], catch_exceptions=True)
+    return result.exit_code, result.stdout, result.stderr
+
+
+class _noop:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: object) -> None:
+        return None
+
+
+@pytest.mark.parametrize("stage", [s.name for s in STAGES])
+def test_every_stage_documents_inputs_outputs_params(stage: str) -> None:
+    code, out, _ = invoke(stage, "--help")
+    assert code == 0
+    assert "Inputs:" in out and "Outputs:" in out and "Params:" in out
+    for section in stages.BY_NAME[stage].sections:
+        assert section in out
+
+
+def test_classes_table() -> None:
+    code, out, _ = invoke("classes", "--format", "csv")
+    rows = out.strip().splitlines()
+    assert code == 0 and rows[0] == "id,name,split,cifar_source" and len(rows) == 51
+    assert rows[16] == "15,fish,id,cifar100:aquarium_fish"
+    assert rows[44] == "43,truck,ood,cifar10:truck+cifar100:pickup_truck"
+
+
+def test_params_resolved_with_overrides() -> None:
+    code, out, _ = invoke("--set", "profile=full", "params", "--section", "text")
+    assert code == 0 and "backend: transformers" in out
+    code, out, _ = invoke("params", "--schema")
+    assert code == 0 and '"title": "lumabench params.yaml"' in out
+
+
+def test_bad_param_is_one_line_and_nonzero() -> None:
+    code, out, err = invoke("--set", "train.lr=-1", "params")
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lumabench params: invalid parameter train.lr")
+    assert "fix:" in lines[0]
+
+
+def _fake_stage(monkeypatch: pytest.MonkeyPatch, module: str) -> Stage:
+    orig = stages.BY_NAME["report"]
+    fake = Stage("report", module, orig.summary, orig.sections, orig.inputs, orig.outputs)
+    monkeypatch.setitem(stages.BY_NAME, "report", fake)
+    import lumabench.cli as cli
+
+    monkeypatch.setitem(cli.BY_NAME, "report", fake)
+    return fake
+
+
+def test_unbuilt_stage_exits_2_with_one_line_and_writes_nothing(monkeypatch, tmp_path) -> None:
+    _fake_stage(monkeypatch, "lumabench.not_a_stage_module")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke("report")
+    assert code == 2 and out == "" and err == "lumabench report: not built yet\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_input_names_file_and_producer(monkeypatch, tmp_path) -> None:
+    mod = types.ModuleType("lumabench_fake_report")
+    mod.run = lambda params, paths, **o: (_ for _ in ()).throw(AssertionError("must not run"))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lumabench_fake_report", mod)
+    _fake_stage(monkeypatch, "lumabench_fake_report")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke("report")
+    assert code == 1
+    assert err.strip() == (
+        f"lumabench report: missing input; file: {tmp_path}/results/mini/metrics; "
+        "fix: run `lumabench train` first (or `make run`)"
+    )
+
+
+def test_debug_shows_traceback(monkeypatch, tmp_path) -> None:
+    mod = types.ModuleType("lumabench_fake_report2")
+
+    def boom(params, paths, **o):
+        from lumabench.errors import InputError
+
+        raise InputError("bad table", "x.parquet", "rebuild it")
+
+    mod.run = boom  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lumabench_fake_report2", mod)
+    _fake_stage(monkeypatch, "lumabench_fake_report2")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results/mini/metrics").mkdir(parents=True)
+    code, _, err = invoke("report")
+    assert code == 1 and err.strip() == "lumabench report: bad table; file: x.parquet; fix: rebuild it"
+    monkeypatch.setattr(sys, "argv", ["lumabench", "--debug", "report"])
+    result = CliRunner().invoke(main, ["--params", PARAMS, "--debug", "report"])
+    assert result.exit_code != 0 and result.exception is not None and "bad table" in str(result.exception)
+
+
+def test_console_script_installed(root: Path) -> None:
+    import subprocess
+
+    bin_dir = Path(sys.executable).parent
+    out = subprocess.run([str(bin_dir / "lumabench"), "--version"], capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0 and "version" in out.stdout

@@ -1,0 +1,171 @@
+"""Snakemake and DVC declare the same stages, inputs and outputs as the stage table, and plan them all."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lumabench.params import load_params
+from lumabench.paths import Paths
+from lumabench.stages import STAGES
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+Plan = dict[str, tuple[str, frozenset[str]]]  # output path -> (stage, inputs)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+@pytest.fixture(scope="module")
+def snakemake_dry() -> str:
+    out = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--forceall"], cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=600
+    )
+    assert out.returncode == 0, out.stderr + out.stdout
+    return out.stdout
+
+
+def _snakemake_plan(text: str) -> Plan:
+    plan: Plan = {}
+    for block in re.split(r"\n(?=rule \w+:)", text):
+        head = re.match(r"rule (\w+):", block)
+        if not head or head.group(1) == "default":
+            continue
+        fields = dict(re.findall(r"^    (input|output): (.*)$", block, re.M))
+        ins = frozenset(x.strip() for x in fields.get("input", "").split(",") if x.strip())
+        for out in fields["output"].split(","):
+            plan[out.strip()] = (head.group(1), ins)
+    return plan
+
+
+@pytest.fixture(scope="module")
+def dvc_plan() -> tuple[Plan, dict[str, set[str]]]:
+    from dvc.repo import Repo
+
+    plan: Plan = {}
+    params: dict[str, set[str]] = defaultdict(set)
+    with Repo(str(ROOT)) as repo:
+        for st in repo.index.stages:
+            base = st.name.split("@")[0]
+            deps = frozenset(str(d.def_path) for d in st.deps if str(d.def_path) != "params.yaml")
+            for o in st.outs:
+                plan[str(o.def_path)] = (base, deps)
+            for d in st.deps:
+                if hasattr(d, "params"):
+                    params[base] |= {p.split(".")[0] for p in d.params}
+    return plan, params
+
+
+def _covered(inputs: frozenset[str], declared: frozenset[str]) -> frozenset[str]:
+    """Map each input file onto the declared path that equals it or contains it (a directory)."""
+    out = set()
+    for i in inputs:
+        hits = [d for d in declared if i == d or i.startswith(d.rstrip("/") + "/")]
+        assert hits, f"{i} is not declared"
+        out.add(max(hits, key=len))
+    return frozenset(out)
+
+
+def test_snakemake_lint_is_clean() -> None:
+    out = subprocess.run([str(BIN / "snakemake"), "--lint"], cwd=ROOT, capture_output=True, text=True, env=_env())
+    assert out.returncode == 0 and "Congratulations" in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_snakemake_plans_every_stage(snakemake_dry: str) -> None:
+    p = load_params(ROOT / "params.yaml")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", snakemake_dry.split("Job stats:")[1], re.M))
+    v, m = len(p.run.variants), len(p.run.methods)
+    expected = {"corpora": 1, "audio": 1, "text": 1, "annotate": 1, "features": 1, "variants": v, "train": v * m}
+    assert {k: int(counts[k]) for k in expected} == expected and int(counts["report"]) == 1
+
+
+def test_dvc_repro_dry_plans_every_stage() -> None:
+    out = subprocess.run(
+        [str(BIN / "dvc"), "repro", "--dry", "--force"], cwd=ROOT, capture_output=True, text=True, env=_env()
+    )
+    assert out.returncode == 0, out.stderr
+    p = load_params(ROOT / "params.yaml")
+    ran = re.findall(r"Running stage '([^']+)'", out.stdout)
+    bases = [r.split("@")[0] for r in ran]
+    assert bases.count("train") == len(p.run.variants) * len(p.run.methods)
+    assert bases.count("variants") == len(p.run.variants)
+    assert {"corpora", "audio", "text", "annotate", "features", "report"} <= set(bases)
+
+
+def test_both_front_ends_declare_the_same_graph(snakemake_dry: str, dvc_plan) -> None:
+    smk = _snakemake_plan(snakemake_dry)
+    dvc, _ = dvc_plan
+    assert set(smk) == set(dvc), set(smk) ^ set(dvc)
+    for out, (rule, ins) in smk.items():
+        stage, deps = dvc[out]
+        assert rule == stage, out
+        assert _covered(ins, deps) == deps, (out, ins, deps)
+
+
+def test_front_ends_match_the_stage_table(dvc_plan) -> None:
+    dvc, params = dvc_plan
+    p = load_params(ROOT / "params.yaml")
+    paths = Paths(Path("."), p.profile)
+    expected: set[str] = set()
+    for st in STAGES:
+        grid = [{"variant": v, "method": m} for v in p.run.variants for m in p.run.methods]
+        for opts in grid:
+            expected |= {os.path.normpath(str(o)) for o in st.outputs(paths, opts)}
+        assert set(st.sections) == params[st.name], st.name
+    assert expected == set(dvc)
+
+
+def test_conda_envs_agree_with_environment_yml() -> None:
+    def pins(doc: dict) -> tuple[set[str], set[str]]:
+        conda, pip = set(), set()
+        for dep in doc["dependencies"]:
+            if isinstance(dep, dict):
+                pip |= {p for p in dep["pip"] if not p.startswith("-e ")}
+            else:
+                conda.add(dep)
+        return conda, pip
+
+    main = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert main["channels"] == ["conda-forge", "nodefaults"]
+    conda_all, pip_all = pins(main)
+    assert all("=" in c for c in conda_all) and all("==" in p for p in pip_all)
+
+    def norm(spec: str) -> str:
+        return spec.strip().lower().replace("_", "-")
+
+    lock = {norm(ln).split("==")[0]: norm(ln) for ln in (ROOT / "requirements.lock").read_text().splitlines()}
+    for p in pip_all:
+        assert lock.get(norm(p).split("==")[0]) == norm(p), f"{p} differs from requirements.lock"
+    used = set()
+    for env in sorted((ROOT / "workflow/envs").glob("*.yaml")):
+        doc = yaml.safe_load(env.read_text())
+        assert doc["channels"] == ["conda-forge", "nodefaults"], env.name
+        conda, pip = pins(doc)
+        assert conda <= conda_all, (env.name, conda - conda_all)
+        assert pip <= pip_all, (env.name, pip - pip_all)
+        used.add(env.name)
+    rules = "".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk"))
+    assert used == set(re.findall(r'"\.\./envs/([\w.]+)"', rules))
+
+
+def test_tools_are_kept_offline() -> None:
+    cfg = (ROOT / ".dvc/config").read_text()
+    assert re.search(r"analytics\s*=\s*false", cfg) and re.search(r"check_update\s*=\s*false", cfg)
+
+
+def test_slurm_profile_asks_gpus_for_gpu_rules() -> None:
+    slurm = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    assert slurm["executor"] == "slurm"
+    gpu_rules = {s.name for s in STAGES if s.gpu}
+    assert {r for r, res in slurm["set-resources"].items() if res.get("gpu") == 1} == gpu_rules

@@ -1,0 +1,22 @@
+rule train:
+    input:
+        f"{DATA}/variants/{{variant}}",
+    output:
+        model=f"{RESULTS}/models/{{variant}}/{{method}}.pt",
+        predictions=f"{RESULTS}/predictions/{{variant}}/{{method}}.parquet",
+        metrics=f"{RESULTS}/metrics/{{variant}}/{{method}}.json",
+    params:
+        profile=PROFILE,
+        train=config["train"],
+        method=lambda w: config["methods"][w.method],
+    log:
+        f"{LOGS}/train/{{variant}}/{{method}}.log",
+    benchmark:
+        f"{BENCH}/train/{{variant}}/{{method}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=GPU,
+    shell:
+        "lumabench --set profile={params.profile} train -v '{wildcards.variant}' -m {wildcards.method} > {log} 2>&1"

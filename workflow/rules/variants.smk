@@ -1,0 +1,18 @@
+rule variants:
+    input:
+        f"{DATA}/raw",
+        f"{DATA}/interim/accepted",
+        f"{DATA}/interim/features",
+    output:
+        directory(f"{DATA}/variants/{{variant}}"),
+    params:
+        profile=PROFILE,
+        section=config["variants"],
+    log:
+        f"{LOGS}/variants/{{variant}}.log",
+    benchmark:
+        f"{BENCH}/variants/{{variant}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "lumabench --set profile={params.profile} variants -v '{wildcards.variant}' > {log} 2>&1"
