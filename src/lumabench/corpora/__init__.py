@@ -1,0 +1,1 @@
+"""Stage 1: the corpora (embedded `mini` builder and `full` downloads)."""
