@@ -98,6 +98,8 @@ _IRREGULAR_FORMS = {
     "cattle": (),
     "roses": ("rose",),
     "ray": ("rays",),
+    "wolf": ("wolves",),
+    "sea": ("seas",),
 }
 
 

@@ -48,14 +48,33 @@ class Strict(BaseModel):
 
 # ---------------------------------------------------------------- stage 1: corpora
 class MiniCorpus(Strict):
+    """The embedded offline corpus (lumabench/corpora/mini.py)."""
+
     images_per_class: PosInt = 220
     ood_images_per_class: PosInt = 60
+    image_test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
     image_size: Literal[32] = 32
-    sentences_per_word: PosInt = 3
+    sentences_per_word: PosInt = 8
+    ood_sentences_per_word: PosInt = 4
     voices_min: PosInt = 12
     engines: list[Literal["espeak-ng", "flite", "festival"]] = ["espeak-ng", "flite", "festival"]
+    espeak_voices: list[str] = [
+        "en-us", "en-us+f2", "en+m3", "en-gb-scotland+f3", "en-gb-x-rp+m7", "en-029+m2", "en+f4",
+        "en-gb-x-gbclan+f1", "en-us-nyc+m5",
+    ]  # fmt: skip
+    flite_voices: list[str] = ["kal", "kal16", "awb", "rms", "slt"]
+    festival_voices: list[str] = ["kal_diphone", "ked_diphone"]
     noise_seconds: PosInt = 5
+    noise_per_colour: PosInt = 3
+    packaged_sounds: bool = True
     workers: Count = 0
+
+    @field_validator("engines")
+    @classmethod
+    def _engines(cls, v: list[str]) -> list[str]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("engines must be a non-empty list without repeats")
+        return v
 
 
 class FullCorpus(Strict):
@@ -136,6 +155,15 @@ class TextFilter(Strict):
     max_other_class_mentions: Count = 3
     near_duplicate_jaccard: Prob = 0.85
     minhash_permutations: PosInt = 64
+    shingle_words: PosInt = 3
+    min_letter_fraction: Prob = 0.75
+    min_distinct_word_ratio: Prob = 0.25
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TextFilter:
+        if self.min_words > self.max_words:
+            raise ValueError("min_words must not exceed max_words")
+        return self
 
 
 class AudioFilter(Strict):
@@ -145,6 +173,12 @@ class AudioFilter(Strict):
     max_clipped_fraction: Prob = 0.01
     min_align_score: float = -1e9
     recognition_check: bool = True
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AudioFilter:
+        if self.min_duration_s >= self.max_duration_s:
+            raise ValueError("min_duration_s must be below max_duration_s")
+        return self
 
 
 class ImageFilter(Strict):
@@ -156,15 +190,15 @@ class Annotate(Strict):
     audio: AudioFilter = AudioFilter()
     image: ImageFilter = ImageFilter()
     overrides: str | None = None
+    workers: Count = 0
 
 
 # ---------------------------------------------------------------- stage 5: features
 class Features(Strict):
-    image: Literal["small_cnn", "imagenet_cnn"] = "small_cnn"
-    audio: Literal["small_cnn", "wav2vec2"] = "small_cnn"
+    image: Literal["handcrafted", "imagenet_cnn"] = "handcrafted"
+    audio: Literal["logmel", "wav2vec2"] = "logmel"
     text: Literal["minilm", "bert"] = "minilm"
     batch_size: PosInt = 256
-    epochs: PosInt = 15
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 

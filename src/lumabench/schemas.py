@@ -87,7 +87,10 @@ VARIANT_ROWS = pa.schema([
     ("audio_noise", pa.string()),   # noise-bank file or null
     ("audio_snr_db", pa.float32()),
     ("text_noise", pa.string()),    # perturbation name or null
-    ("label_original", pa.string()),
+    ("label_original", pa.string()),    # row label before label noise (mode of the modality originals)
+    ("image_label_original", pa.string()),  # true class of the image item (≠ label: switched or conflict)
+    ("audio_label_original", pa.string()),
+    ("text_label_original", pa.string()),
     ("conflict_modality", pa.string()),
     ("missing_modalities", pa.list_(pa.string())),
 ])  # fmt: skip
