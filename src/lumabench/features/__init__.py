@@ -1,0 +1,102 @@
+"""Stage 5: embed every accepted item per modality, for diversity sampling and label switching.
+
+Writes interim/features/{image,audio,text}.npy (float32 [N, D]) with {image,audio,text}.parquet
+(FEATURE_IDS: id, label) in the same row order, and meta.json (extractors, dims, input hash). A
+rerun whose accepted tables and `features` params are unchanged reuses the cached output.
+
+Extractors (params `features`): mini uses hand-crafted image features, log-mel/MFCC audio
+statistics (features/handcrafted.py says why) and the packaged MiniLM sentence encoder; full
+uses an ImageNet ResNet-18, wav2vec2-large and BERT-base (features/pretrained.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+
+import numpy as np
+import pyarrow as pa
+
+from lumabench.features import handcrafted, pretrained
+from lumabench.features.inputs import MODALITIES, load_images, load_waves, read_accepted
+from lumabench.io import atomic_dir, dumps_json, read_json, write_parquet
+from lumabench.logs import progress
+from lumabench.params import Params
+from lumabench.paths import Paths
+from lumabench.schemas import FEATURE_IDS
+
+log = logging.getLogger(__name__)
+VERSION = 1
+
+
+def fingerprint(params: Params, paths: Paths) -> str:
+    """Hash of the accepted tables and the features params: equal hash, equal output."""
+    h = hashlib.sha256(f"features-v{VERSION}".encode())
+    h.update(json.dumps(params.features.model_dump(mode="json"), sort_keys=True).encode())
+    for m in MODALITIES:
+        h.update((paths.accepted / f"{m}.parquet").read_bytes())
+    return h.hexdigest()
+
+
+def _cached(paths: Paths, key: str) -> bool:
+    meta = paths.features / "meta.json"
+    if not meta.is_file():
+        return False
+    try:
+        old = read_json(meta, "")
+    except Exception:
+        return False
+    files = [paths.features / f"{m}.{ext}" for m in MODALITIES for ext in ("npy", "parquet")]
+    return old.get("fingerprint") == key and all(f.is_file() for f in files)
+
+
+def embed_modality(modality: str, df, params: Params, paths: Paths, device: str) -> np.ndarray:
+    """Features [N, D] float32 for the accepted items of one modality (rows in df order)."""
+    cfg = params.features
+    if modality == "image":
+        images = load_images(df["path"], paths.root)
+        if cfg.image == "imagenet_cnn":
+            return pretrained.imagenet_embed(images, device, cfg.batch_size)
+        feats = np.concatenate([handcrafted.image_features(images[s : s + 1024]) for s in range(0, len(images), 1024)])
+        fit = (df["pool"] == "train").to_numpy()
+        return handcrafted.zscore(feats, fit if fit.any() else np.ones(len(df), bool))
+    if modality == "audio":
+        waves = load_waves(df["path"], paths.root)
+        if cfg.audio == "wav2vec2":
+            return pretrained.wav2vec2_embed(waves, device)
+        feats = np.stack([handcrafted.audio_features(w) for w in progress(waves, "audio features", unit="clip")])
+        return handcrafted.zscore(feats, (df["class_id"] < 42).to_numpy())
+    texts = df["text"].astype(str).tolist()
+    if cfg.text == "bert":
+        return pretrained.bert_embed(texts, device, cfg.batch_size)
+    return pretrained.minilm_embed(texts, device, cfg.batch_size)
+
+
+def run(params: Params, paths: Paths) -> None:
+    """Embed image, audio and text items; write the three feature matrices atomically."""
+    key = fingerprint(params, paths)
+    if _cached(paths, key):
+        log.info("features up to date (%s)", paths.features)
+        return
+    accepted = read_accepted(paths)
+    device = pretrained.resolve_device(params.features.device)
+    meta: dict = {"fingerprint": key, "version": VERSION, "modalities": {}}
+    outputs = {}
+    for m in MODALITIES:
+        df = accepted[m]
+        feats = np.ascontiguousarray(embed_modality(m, df, params, paths, device), dtype=np.float32)
+        if feats.shape[0] != len(df) or not np.isfinite(feats).all():
+            raise RuntimeError(f"{m} features have shape {feats.shape} or non-finite values")
+        outputs[m] = (df, feats)
+        meta["modalities"][m] = {"extractor": getattr(params.features, m), "rows": len(df), "dim": int(feats.shape[1])}
+        log.info("%s: %d items → %d-d features", m, len(df), feats.shape[1])
+    with atomic_dir(paths.features) as tmp:
+        for m, (df, feats) in outputs.items():
+            buf = io.BytesIO()
+            np.save(buf, feats, allow_pickle=False)
+            (tmp / f"{m}.npy").write_bytes(buf.getvalue())
+            table = pa.table({"id": df["id"].astype(str).tolist(), "label": df["label"].astype(str).tolist()})
+            write_parquet(tmp / f"{m}.parquet", table, FEATURE_IDS)
+        (tmp / "meta.json").write_text(dumps_json(meta), "utf-8")

