@@ -1,0 +1,367 @@
+"""Report figures (PNG, Agg, one style): sweeps, family bars, ROC, reliability, histograms, samples.
+
+Figures are built on `matplotlib.figure.Figure` with an Agg canvas, never pyplot, so nothing
+touches global plotting state, and PNGs carry no software/date metadata so reruns are identical.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import textwrap
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from lumabench.io import write_bytes
+from lumabench.report.collect import RunResult, VariantInfo, level_label
+from lumabench.report.curves import Reliability, Roc
+
+log = logging.getLogger(__name__)
+
+STYLE: dict[str, object] = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 9,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "grid.alpha": 0.3,
+    "legend.fontsize": 7.5,
+    "legend.frameon": False,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "lines.linewidth": 1.6,
+    "lines.markersize": 5,
+}
+MARKERS = "osD^vP*Xh<>p"
+QUANTITIES = (
+    ("test", "acc", "Accuracy (fraction, test)"),
+    ("test", "aleatoric", "Mean aleatoric uncertainty (test)"),
+    ("test", "epistemic", "Mean epistemic uncertainty (test)"),
+)
+SHEET_MELS = 64  # more bands than FFT bins at low frequencies would leave empty rows (n_fft 400)
+UNITS_NOTE = "uncertainties in each method's own units (see the method)"
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """The one style of every report figure."""
+    with mpl.rc_context(STYLE):
+        yield
+
+
+def slug(variant: str) -> str:
+    """A file-name form of a variant name (names are letters, digits, `_`, `-` and a level's `.`)."""
+    return "".join(ch if ch.isalnum() or ch in "_-." else "-" for ch in variant)
+
+
+@dataclass(frozen=True)
+class Palette:
+    """One colour and marker per method, the same in every figure."""
+
+    methods: tuple[str, ...]
+
+    def color(self, method: str) -> tuple[float, ...]:
+        cmap = mpl.colormaps["tab10"] if len(self.methods) <= 10 else mpl.colormaps["tab20"]
+        return tuple(cmap(self.methods.index(method) % cmap.N))
+
+    def marker(self, method: str) -> str:
+        return MARKERS[self.methods.index(method) % len(MARKERS)]
+
+
+def new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Figure, path: Path, dpi: int) -> Path:
+    """PNG without metadata that changes between runs."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    write_bytes(path, buf.getvalue())
+    return path
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = min(3, max(n, 1))
+    return math.ceil(max(n, 1) / cols), cols
+
+
+# ---------------------------------------------------------------- sweeps and families
+def sweep_figure(
+    base: str, levels: Sequence[VariantInfo], results: list[RunResult], palette: Palette, clean: list[RunResult]
+) -> Figure:
+    """Accuracy and mean uncertainties against the sweep level: lines, or bars for a single level.
+
+    Dashed horizontal lines give the clean variant's value per method when the run has one.
+    """
+    fig = new_figure(11, 3.4)
+    axes = fig.subplots(1, len(QUANTITIES), squeeze=False)[0]
+    sweep_key = levels[0].sweep or "level"
+    family = levels[0].family
+    for ax, (section, metric, ylabel) in zip(axes, QUANTITIES, strict=True):
+        if len(levels) == 1:
+            _bars(ax, [levels[0].name], [level_label(levels[0])], results, palette, section, metric)
+            ax.set_xlabel(f"{sweep_key} (single level)")
+        else:
+            for method in palette.methods:
+                xs = [v.level for v in levels]
+                ys = [_value(results, v.name, method, section, metric) for v in levels]
+                ax.plot(xs, ys, color=palette.color(method), marker=palette.marker(method), label=method)
+            ax.set_xticks([v.level for v in levels], [level_label(v) for v in levels])
+            ax.set_xlabel(sweep_key)
+        for r in clean:
+            ax.axhline(r.value(section, metric), color=palette.color(r.method), linestyle="--", linewidth=0.8)
+        ax.set_ylabel(ylabel)
+        if metric == "acc":
+            ax.set_ylim(0.0, 1.0)
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    extra = "; dashed: clean variant" if clean else ""
+    fig.suptitle(f"Sweep '{base}' (family {family}): {sweep_key}{extra}; {UNITS_NOTE}", fontsize=9)
+    return fig
+
+
+def _value(results: list[RunResult], variant: str, method: str, section: str, metric: str) -> float:
+    for r in results:
+        if r.variant.name == variant and r.method == method:
+            return r.value(section, metric)
+    return math.nan
+
+
+def _bars(
+    ax: Axes,
+    variants: list[str],
+    ticklabels: list[str],
+    results: list[RunResult],
+    palette: Palette,
+    section: str,
+    metric: str,
+) -> None:
+    n = len(palette.methods)
+    width = 0.8 / n
+    x = np.arange(len(variants), dtype=np.float64)
+    for i, method in enumerate(palette.methods):
+        ys = [_value(results, v, method, section, metric) for v in variants]
+        ax.bar(x + (i - (n - 1) / 2) * width, ys, width, color=palette.color(method), label=method)
+    ax.set_xticks(x, ticklabels, rotation=20 if len(variants) > 4 else 0)
+
+
+def families_figure(variants: list[VariantInfo], results: list[RunResult], palette: Palette) -> Figure:
+    """Bars per (variant, method) for the variants that have one setting only (not sweeps)."""
+    fig = new_figure(max(8.0, 1.2 * len(variants) + 3), 8.6)
+    axes = fig.subplots(len(QUANTITIES), 1, squeeze=False)[:, 0]
+    names = [v.name for v in variants]
+    ticks = [f"{v.name}\n({v.family})" if v.family != v.name else v.name for v in variants]
+    for ax, (section, metric, ylabel) in zip(axes, QUANTITIES, strict=True):
+        _bars(ax, names, ticks, results, palette, section, metric)
+        ax.set_ylabel(ylabel)
+        if metric == "acc":
+            ax.set_ylim(0.0, 1.0)
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(f"Variant families at their single setting; {UNITS_NOTE}", fontsize=9)
+    return fig
+
+
+# ---------------------------------------------------------------- per-variant prediction figures
+def roc_figure(variant: str, rocs: dict[str, Roc], palette: Palette) -> Figure:
+    fig = new_figure(5.2, 4.6)
+    ax = fig.subplots()
+    for method, curve in rocs.items():
+        ax.plot(
+            curve.fpr,
+            curve.tpr,
+            color=palette.color(method),
+            label=f"{method} (AUROC {curve.auroc:.3f})",
+        )
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1.0, label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("False positive rate (test flagged as OOD)")
+    ax.set_ylabel("True positive rate (OOD detected)")
+    ax.set_title(f"OOD detection by epistemic uncertainty: {variant}")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def reliability_figure(variant: str, rels: dict[str, Reliability], palette: Palette) -> Figure:
+    rows, cols = _grid(len(rels))
+    fig = new_figure(3.3 * cols, 3.0 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (method, rel) in zip(axes, rels.items(), strict=False):
+        centers = (rel.edges[:-1] + rel.edges[1:]) / 2
+        width = rel.edges[1] - rel.edges[0]
+        acc = np.nan_to_num(rel.accuracy)
+        ax.bar(centers, acc, width * 0.95, color=palette.color(method), alpha=0.85, label="accuracy")
+        gap = np.where(rel.count > 0, centers - acc, 0.0)
+        ax.bar(centers, gap, width * 0.95, bottom=acc, color="none", edgecolor="tab:red", hatch="//", label="gap")
+        ax.plot([0, 1], [0, 1], color="0.3", linestyle=":", linewidth=1.0)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{method}  ECE {rel.ece:.3f}")
+        ax.set_xlabel("Confidence (max probability)")
+        ax.set_ylabel("Accuracy (fraction)")
+    for ax in axes[len(rels) :]:
+        ax.set_visible(False)
+    axes[0].legend(loc="upper left")
+    n_bins = len(next(iter(rels.values())).count) if rels else 0
+    fig.suptitle(f"Reliability diagrams, test split, {n_bins} equal-width bins: {variant}")
+    return fig
+
+
+def histogram_figure(variant: str, preds: dict[str, pd.DataFrame], palette: Palette) -> Figure:
+    """Epistemic uncertainty of test vs OOD samples (densities on shared bins per method)."""
+    rows, cols = _grid(len(preds))
+    fig = new_figure(3.3 * cols, 2.8 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (method, df) in zip(axes, preds.items(), strict=False):
+        values = df["epistemic"].to_numpy()
+        finite = values[np.isfinite(values)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        bins = np.linspace(lo, hi if hi > lo else lo + 1e-6, 31)
+        for split, color, name in (("test", palette.color(method), "test (ID)"), ("ood", "0.35", "OOD")):
+            part = df.loc[df["split"] == split, "epistemic"].to_numpy()
+            part = part[np.isfinite(part)]
+            if part.size:
+                ax.hist(part, bins=bins, density=True, histtype="stepfilled", alpha=0.45, color=color, label=name)
+                ax.hist(part, bins=bins, density=True, histtype="step", color=color)
+        ax.set_title(method)
+        ax.set_xlabel("Epistemic uncertainty (method units)")
+        ax.set_ylabel("Density")
+        ax.legend(loc="upper right")
+    for ax in axes[len(preds) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"Epistemic uncertainty, in-distribution test vs OOD: {variant}")
+    return fig
+
+
+# ---------------------------------------------------------------- sample sheet
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Triangular filters equally spaced on the HTK mel scale, mel = 2595 log10(1 + f / 700)
+    (O'Shaughnessy 1987), shape [n_mels, n_fft // 2 + 1]."""
+    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    mel_max = 2595.0 * np.log10(1.0 + (sample_rate / 2) / 700.0)
+    hz = 700.0 * (10 ** (np.linspace(0.0, mel_max, n_mels + 2) / 2595.0) - 1.0)
+    lower, center, upper = hz[:-2, None], hz[1:-1, None], hz[2:, None]
+    rising = (freqs[None, :] - lower) / np.maximum(center - lower, 1e-9)
+    falling = (upper - freqs[None, :]) / np.maximum(upper - center, 1e-9)
+    return np.clip(np.minimum(rising, falling), 0.0, None)
+
+
+def log_mel(wave: np.ndarray, sample_rate: int, n_fft: int, hop: int, n_mels: int) -> np.ndarray:
+    """Log-mel power spectrogram in dB (Hann window), [n_mels, frames]."""
+    wave = np.asarray(wave, dtype=np.float64)
+    if wave.ndim > 1:
+        wave = wave.mean(axis=1)
+    if wave.size < n_fft:
+        wave = np.pad(wave, (0, n_fft - wave.size))
+    frames = 1 + (wave.size - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
+    spec = np.abs(np.fft.rfft(wave[idx] * np.hanning(n_fft)[None, :], axis=1)) ** 2
+    mel = mel_filterbank(sample_rate, n_fft, n_mels) @ spec.T
+    return 10.0 * np.log10(np.maximum(mel, 1e-10))
+
+
+def _present(value: object) -> bool:
+    """False for None, NaN and pandas' NA (how Parquet nulls arrive in a DataFrame)."""
+    if value is None or value is pd.NA:
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+def _noise_note(row: dict[str, object]) -> str:
+    """The injected uncertainty of one sample, in words, from its provenance columns."""
+    parts = []
+    if _present(row.get("label_original")) and row["label_original"] != row.get("label"):
+        parts.append(f"label switched from {row['label_original']}")
+    if _present(row.get("image_noise")):
+        sev = row.get("image_severity")
+        parts.append(f"image: {row['image_noise']}" + (f" (severity {int(sev)})" if _present(sev) else ""))  # type: ignore[call-overload]
+    if _present(row.get("audio_noise")):
+        snr = row.get("audio_snr_db")
+        name = Path(str(row["audio_noise"])).name
+        parts.append(f"audio: {name}" + (f" at {float(snr):.1f} dB SNR" if _present(snr) else ""))  # type: ignore[arg-type]
+    if _present(row.get("text_noise")):
+        parts.append(f"text: {row['text_noise']}")
+    if _present(row.get("conflict_modality")):
+        parts.append(f"conflict: {row['conflict_modality']} taken from the next class")
+    missing = row.get("missing_modalities")
+    if missing is not None and not isinstance(missing, float) and len(missing):  # type: ignore[arg-type]
+        parts.append("missing: " + ", ".join(missing))  # type: ignore[arg-type]
+    return "; ".join(parts) if parts else "no injected noise"
+
+
+def is_noisy(df: pd.DataFrame) -> np.ndarray:
+    """Rows with any injected uncertainty recorded in their provenance columns."""
+    noisy = np.zeros(len(df), dtype=bool)
+    for col in ("image_noise", "audio_noise", "text_noise", "conflict_modality"):
+        if col in df:
+            noisy |= df[col].notna().to_numpy()
+    if "label_original" in df:
+        noisy |= (df["label_original"].notna() & (df["label_original"] != df["label"])).to_numpy()
+    if "missing_modalities" in df:
+        noisy |= df["missing_modalities"].map(lambda m: _present(m) and len(m) > 0).to_numpy(dtype=bool)
+    return noisy
+
+
+def pick_samples(df: pd.DataFrame, n: int, gen: np.random.Generator) -> pd.DataFrame:
+    """Up to n rows, at least half with injected noise where the variant has some, in file order."""
+    noisy = np.flatnonzero(is_noisy(df))
+    clean = np.flatnonzero(~is_noisy(df))
+    n_noisy = min(len(noisy), max(n - len(clean), (n + 1) // 2))
+    chosen = np.r_[
+        gen.choice(noisy, size=n_noisy, replace=False) if n_noisy else np.array([], dtype=np.int64),
+        gen.choice(clean, size=min(len(clean), n - n_noisy), replace=False) if len(clean) else [],
+    ].astype(np.int64)
+    return df.iloc[np.sort(chosen)]
+
+
+def sample_sheet_figure(variant: str, rows: pd.DataFrame, n_fft: int, hop: int, n_mels: int) -> Figure:
+    """Image, log-mel spectrogram and text snippet per sample, captioned with the injected noise."""
+    import soundfile
+    from PIL import Image
+
+    n = len(rows)
+    fig = new_figure(11.0, 1.55 * n + 0.6)
+    axes = fig.subplots(n, 3, squeeze=False, gridspec_kw={"width_ratios": [1.0, 1.8, 4.2]})
+    for i, row in enumerate(rows.to_dict("records")):
+        ax_img, ax_spec, ax_txt = axes[i]
+        if _present(row.get("image")):
+            ax_img.imshow(np.asarray(Image.open(io.BytesIO(row["image"])).convert("RGB")), interpolation="nearest")
+        else:
+            ax_img.text(0.5, 0.5, "image\nmissing", ha="center", va="center", color="0.4")
+        if _present(row.get("audio")):
+            wave, sr = soundfile.read(io.BytesIO(row["audio"]), dtype="float32")
+            spec = log_mel(wave, sr, n_fft, hop, n_mels)
+            ax_spec.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=spec.max() - 80, vmax=spec.max())
+            ax_spec.set_xlabel(f"{len(wave) / sr:.2f} s, {n_mels} mel bands", fontsize=7)
+        else:
+            ax_spec.text(0.5, 0.5, "audio missing", ha="center", va="center", color="0.4")
+        snippet = row.get("text")
+        body = textwrap.fill(" ".join(str(snippet).split())[:260], 95) if _present(snippet) else "text missing"
+        head = f"{row['sample_id']}  label: {row['label']}\n{_noise_note(row)}"
+        ax_txt.text(0.0, 1.0, head, ha="left", va="top", fontsize=8, fontweight="bold", wrap=True)
+        ax_txt.text(0.0, 0.62, body, ha="left", va="top", fontsize=7.5, family="DejaVu Sans Mono")
+        for ax in (ax_img, ax_spec, ax_txt):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+        ax_txt.axis("off")
+    axes[0][0].set_title("Image")
+    axes[0][1].set_title("Log-mel spectrogram")
+    axes[0][2].set_title("Text and injected noise")
+    fig.suptitle(f"Samples of variant {variant} (test split)")
+    return fig
