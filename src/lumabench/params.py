@@ -112,6 +112,7 @@ class Audio(Strict):
     max_duration_s: Annotated[float, Field(gt=0.0)] = 1.2
     loudness_dbfs: Annotated[float, Field(le=0.0)] = -20.0
     trim_db: Annotated[float, Field(gt=0.0)] = 40.0
+    word_timings_from: list[str] = []
     workers: Count = 0
 
     @model_validator(mode="after")
