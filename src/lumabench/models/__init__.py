@@ -1,0 +1,1 @@
+"""Modality encoders and fusion operators shared by the methods."""

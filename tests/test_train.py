@@ -1,0 +1,181 @@
+"""Stage 7 end to end on a small learnable synthetic variant: learning, OOD, outputs, determinism, missing data."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from lumabench import data as ldata
+from lumabench import train
+from lumabench.errors import InputError, ParamsError
+from lumabench.params import MODALITIES, Params, parse_overrides, resolve_raw
+from lumabench.paths import Paths
+from lumabench.schemas import PREDICTIONS
+from synth_variant import ID_CLASSES, write_variant
+
+FAST = [
+    "train.max_epochs=5",
+    "train.early_stopping_patience=5",
+    "train.batch_size=40",
+    "train.lr=0.003",
+    "train.n_mels=32",
+    "train.frames=32",
+    "train.device=cpu",
+    "train.record_seconds=false",
+    "methods.mcd_fused.samples=8",
+    "methods.mcd_fused.sigma_samples=10",
+    "methods.mcd_text.samples=8",
+    "methods.mcd_text.sigma_samples=10",
+    "methods.de_fused.members=3",
+    "methods.de_fused.sigma_samples=10",
+    "methods.rcml_fused.kl_anneal_epochs=3",
+]
+ALL = ["image", "audio", "text"]
+# The same method entries as params.yaml, built here so the tests do not depend on other sections.
+TREE = {
+    "run": {"variants": ["clean", "missing"], "methods": ["mcd_fused", "de_fused", "rcml_fused", "mcd_text"]},
+    "variants": {"definitions": {"clean": {"family": "clean"}, "missing": {"family": "missing"}}},
+    "methods": {
+        "mcd_fused": {"kind": "mc_dropout", "modalities": ALL, "dropout": 0.3, "samples": 100},
+        "mcd_text": {"kind": "mc_dropout", "modalities": ["text"], "dropout": 0.3, "samples": 100},
+        "de_fused": {"kind": "deep_ensemble", "modalities": ALL, "dropout": 0.3, "members": 10},
+        "rcml_fused": {"kind": "rcml", "modalities": ALL, "kl_anneal_epochs": 50, "conflict_weight": 1.0},
+    },
+}
+SIZES = {"train_per_class": 20, "test_per_class": 6, "ood_per_class": 6}
+N_TEST, N_OOD = 6 * len(ID_CLASSES), 12
+METRIC_KEYS = {"variant", "method", "kind", "modalities", "profile", "seed", "test", "ood", "per_modality", "train"}
+TEST_KEYS = {"acc", "nll", "brier", "ece", "aleatoric", "epistemic", "total", "n"}
+OOD_KEYS = {"aleatoric", "epistemic", "total", "n"} | {
+    f"{m}_{u}" for m in ("auroc", "aupr", "fpr95") for u in ("epistemic", "total")
+}
+
+
+def _params(*extra: str) -> Params:
+    return Params.model_validate(resolve_raw(TREE, parse_overrides([*FAST, *extra])))
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    root = tmp_path_factory.mktemp("stage7")
+    write_variant(root, "clean", **SIZES)
+    write_variant(root, "missing", **SIZES, missing={"image": 0.3, "audio": 0.3, "text": 0.3}, missing_train=True)
+    return Paths(root, "mini")
+
+
+@pytest.fixture(scope="module")
+def runs(paths: Paths) -> dict[str, tuple[dict, bytes, bytes]]:
+    """Each fused method trained once on the clean variant: metrics, metrics bytes, predictions bytes."""
+    out = {}
+    for method in ("mcd_fused", "de_fused", "rcml_fused"):
+        m = train.run(_params(), paths, "clean", method)
+        out[method] = (m, paths.metrics("clean", method).read_bytes(), paths.predictions("clean", method).read_bytes())
+    return out
+
+
+@pytest.mark.parametrize("method", ["mcd_fused", "de_fused", "rcml_fused"])
+def test_fused_methods_learn_and_detect_ood(paths: Paths, runs: dict, method: str) -> None:
+    m = runs[method][0]
+    assert set(m) == METRIC_KEYS
+    assert set(m["test"]) == TEST_KEYS and set(m["ood"]) == OOD_KEYS
+    assert m["test"]["n"] == N_TEST and m["ood"]["n"] == N_OOD
+    assert m["test"]["acc"] >= 0.7, m["test"]  # chance is 1/5
+    assert m["ood"]["auroc_epistemic"] > 0.5, m["ood"]
+    assert set(m["per_modality"]) == set(MODALITIES)
+    if m["kind"] != "rcml":
+        assert m["test"]["total"] == pytest.approx(m["test"]["aleatoric"] + m["test"]["epistemic"], abs=2e-6)
+    assert 1 <= m["train"]["best_epoch"] <= m["train"]["epochs"] <= 5
+    assert m["train"]["seconds"] is None
+    table = pq.read_table(paths.predictions("clean", method))
+    assert table.schema.names == PREDICTIONS.names
+    assert table.num_rows == N_TEST + N_OOD
+    assert set(table.column("split").to_pylist()) == {"test", "ood"}
+    probs = np.array(table.column("probs").to_pylist())
+    assert probs.shape[1] == 42 and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+    assert paths.model("clean", method).is_file()
+
+
+def test_checkpoint_reproduces_predictions(paths: Paths, runs: dict) -> None:
+    params = _params()
+    ckpt = torch.load(paths.model("clean", "rcml_fused"), weights_only=False)
+    model = train.build_method(params, "rcml_fused", ckpt["text_dim"], torch.device("cpu"), "clean")
+    model.load(ckpt)
+    test = ldata.load_split(paths, "clean", "test", params.train)
+    again = model.predict_split(test, "test")
+    table = pq.read_table(paths.predictions("clean", "rcml_fused")).to_pandas()
+    stored = np.stack(table[table["split"] == "test"]["probs"].to_numpy())
+    assert np.allclose(again.probs.numpy(), stored, atol=1e-6)
+
+
+def test_rerun_is_byte_identical(paths: Paths, runs: dict) -> None:
+    _, metrics_bytes, predictions_bytes = runs["mcd_fused"]
+    train.run(_params(), paths, "clean", "mcd_fused")
+    assert paths.metrics("clean", "mcd_fused").read_bytes() == metrics_bytes
+    assert paths.predictions("clean", "mcd_fused").read_bytes() == predictions_bytes
+
+
+def test_missing_modalities(paths: Paths) -> None:
+    params = _params()
+    test = ldata.load_split(paths, "missing", "test", params.train)
+    present = test.present.numpy()
+    assert 0 < present.sum() < present.size and present.any(1).all()
+    m = train.run(params, paths, "missing", "rcml_fused")
+    for i, mod in enumerate(MODALITIES):
+        assert m["per_modality"][mod]["n"] == int(present[:, i].sum())
+    assert m["test"]["acc"] >= 0.7, m["test"]
+    # a unimodal text model on rows without text: uniform prediction, maximal total uncertainty
+    m = train.run(params, paths, "missing", "mcd_text")
+    table = pq.read_table(paths.predictions("missing", "mcd_text")).to_pandas()
+    no_text = ~np.r_[present[:, 2], ldata.load_split(paths, "missing", "ood", params.train).present[:, 2].numpy()]
+    assert no_text.any()
+    assert np.allclose(table["total"][no_text], np.log(42), atol=1e-4)
+    assert np.isfinite(np.stack(table["probs"].to_numpy())).all()
+
+
+def test_tensor_cache_hit_and_invalidation(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = _params()
+    first = ldata.load_split(paths, "clean", "ood", params.train)
+    assert ldata.cache_path(paths, "clean", "ood").is_file()
+
+    def boom(*a: object, **k: object) -> None:
+        raise AssertionError("decoded again although the cache is valid")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(ldata, "_decode", boom)
+        cached = ldata.load_split(paths, "clean", "ood", params.train)
+    assert cached.sample_id == first.sample_id and torch.equal(cached.audio, first.audio)
+    # a changed parameter or a rewritten Parquet file invalidates the cache
+    other = _params("train.n_mels=24")
+    assert ldata.load_split(paths, "clean", "ood", other.train).audio.shape[2] == 24
+    root2 = paths.root / "copy"
+    write_variant(root2, "clean", train_per_class=2, test_per_class=2, ood_per_class=3, seed=5)
+    p2 = Paths(root2, "mini")
+    shutil.copytree(paths.cache, p2.cache, dirs_exist_ok=True)
+    assert len(ldata.load_split(p2, "clean", "ood", params.train)) == 6
+
+
+def test_image_audio_text_decoding(paths: Paths) -> None:
+    st = ldata.load_split(paths, "clean", "train", _params().train)
+    assert st.image.dtype == torch.uint8 and st.image.shape[1:] == (3, 32, 32)
+    assert st.audio.shape[1:] == (1, 32, 32) and torch.isfinite(st.audio.float()).all()
+    assert st.text.shape[1] == 384 and st.present.all()
+    norms = st.text.norm(dim=1)
+    assert torch.allclose(norms, torch.ones_like(norms), atol=1e-3)
+
+
+def test_class_words_are_masked() -> None:
+    text = "The Horse met two HORSES, a seahorse, three men and a Mouse's mice; plainly plain."
+    assert ldata.mask_class_words(text) == (
+        "The [MASK] met two [MASK], a seahorse, three [MASK] and a [MASK]'s [MASK]; plainly [MASK]."
+    )
+
+
+def test_clear_errors(paths: Paths) -> None:
+    with pytest.raises(ParamsError, match="unknown method"):
+        train.run(_params(), paths, "clean", "nope")
+    with pytest.raises(InputError, match="missing input"):
+        train.run(_params(), paths, "diversity", "rcml_fused")
