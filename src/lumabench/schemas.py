@@ -9,7 +9,7 @@ WORD_TIMING = pa.struct([("word", pa.string()), ("start_s", pa.float64()), ("end
 # stage 1: one row per file under raw/
 MANIFEST = pa.schema([
     ("corpus", pa.string()),        # e.g. mini-images, mini-speech, mini-noise, cifar10, esc50
-    ("kind", pa.string()),          # image | speech | noise | archive | model | text
+    ("kind", pa.string()),          # image | speech | noise | archive | model | text | preview (contact sheet)
     ("path", pa.string()),          # relative to the project root
     ("bytes", pa.int64()),
     ("sha256", pa.string()),
