@@ -169,3 +169,19 @@ def test_slurm_profile_asks_gpus_for_gpu_rules() -> None:
     assert slurm["executor"] == "slurm"
     gpu_rules = {s.name for s in STAGES if s.gpu}
     assert {r for r, res in slurm["set-resources"].items() if res.get("gpu") == 1} == gpu_rules
+
+
+def test_dvc_plots_match_the_files_the_report_writes() -> None:
+    from lumabench.report.plotdata import dvc_plot_definitions
+
+    declared = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    assert "results/${profile}/figures" in declared
+    expected = {}
+    for d in dvc_plot_definitions(load_params(ROOT / "params.yaml"), "results/${profile}/tables"):
+        expected.update(d)
+    for entry in declared:
+        if isinstance(entry, dict):
+            (name, spec), = entry.items()
+            assert expected.get(name) == spec, f"dvc.yaml plot {name} differs from the report's files"
+    top = yaml.safe_load((ROOT / "dvc.yaml").read_text())["metrics"]
+    assert top == ["results/${profile}/metrics.json"]

@@ -48,7 +48,10 @@ def test_sweeps_expand_to_named_levels() -> None:
     names = p.variants.names()
     assert {"severity-1", "severity-5", "label_sweep-0.1", "label_sweep-0.3", "clean"} <= set(names)
     assert p.variants.resolve("severity-4").image.severity == 4
-    assert p.variants.resolve("label_sweep-0.2").rate.image.train == pytest.approx(0.2)
+    swept = p.variants.resolve("label_sweep-0.2").rate
+    for m in ("image", "audio", "text"):
+        assert getattr(swept, m).train == pytest.approx(0.2) and getattr(swept, m).test == pytest.approx(0.2)
+    assert p.variants.definitions["label_sweep"].sweep_title() == "label-switch rate"
     with pytest.raises(ParamsError, match="unknown variant 'severity-9'"):
         p.variants.resolve("severity-9")
     with pytest.raises(ParamsError, match="is a sweep"):

@@ -251,14 +251,29 @@ class PerModalityRates(Strict):
 
 
 class _Variant(Strict):
-    sweep: str | None = None
+    sweep: str | list[str] | None = None
+    sweep_label: str | None = None
     levels: list[float | int] | None = None
 
     @model_validator(mode="after")
     def _sweep(self) -> _Variant:
         if (self.sweep is None) != (self.levels is None):
-            raise ValueError("'sweep' (a dotted key inside this variant) and 'levels' go together")
+            raise ValueError("'sweep' (dotted keys inside this variant) and 'levels' go together")
+        if isinstance(self.sweep, list) and not self.sweep:
+            raise ValueError("'sweep' needs at least one dotted key")
         return self
+
+    def sweep_keys(self) -> list[str]:
+        """The dotted keys a sweep level sets (all to the same value)."""
+        if self.sweep is None:
+            return []
+        return [self.sweep] if isinstance(self.sweep, str) else list(self.sweep)
+
+    def sweep_title(self) -> str | None:
+        """What the sweep varies, for axis labels: `sweep_label`, else the keys."""
+        if self.sweep is None:
+            return None
+        return self.sweep_label or ", ".join(self.sweep_keys())
 
 
 class CleanVariant(_Variant):
@@ -352,8 +367,9 @@ class Variants(Strict):
         if d.levels is None or level not in [level_str(lv) for lv in d.levels]:
             raise ParamsError(f"unknown variant {name!r}; known: {', '.join(self.names())}")
         raw = d.model_dump()
-        _set_dotted(raw, d.sweep, _parse_scalar(level))
-        raw["sweep"], raw["levels"] = None, None
+        for key in d.sweep_keys():
+            _set_dotted(raw, key, _parse_scalar(level))
+        raw["sweep"], raw["levels"], raw["sweep_label"] = None, None, None
         return type(d).model_validate(raw)
 
 

@@ -65,7 +65,7 @@ def variant_info(params: Params, name: str) -> VariantInfo:
     except KeyError:
         raise ParamsError(f"unknown variant {name!r} in run.variants", fix="see variants.definitions") from None
     if level:
-        return VariantInfo(name, base, definition.family, definition.sweep, float(level))
+        return VariantInfo(name, base, definition.family, definition.sweep_title(), float(level))
     return VariantInfo(name, base, definition.family, None, None)
 
 

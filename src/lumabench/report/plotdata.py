@@ -78,7 +78,7 @@ def dvc_plot_definitions(params: Params, tables_dir: str) -> list[dict[str, Any]
     for base in bases:
         if not any(v.partition(LEVEL_SEP)[0] == base and LEVEL_SEP in v for v in params.run.variants):
             continue
-        sweep_key = params.variants.definitions[base].sweep
+        sweep_key = params.variants.definitions[base].sweep_title()
         for name, _, _ in SWEEP_QUANTITIES:
             out.append(
                 {
