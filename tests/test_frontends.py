@@ -181,7 +181,7 @@ def test_dvc_plots_match_the_files_the_report_writes() -> None:
         expected.update(d)
     for entry in declared:
         if isinstance(entry, dict):
-            (name, spec), = entry.items()
+            ((name, spec),) = entry.items()
             assert expected.get(name) == spec, f"dvc.yaml plot {name} differs from the report's files"
     top = yaml.safe_load((ROOT / "dvc.yaml").read_text())["metrics"]
     assert top == ["results/${profile}/metrics.json"]
