@@ -31,14 +31,14 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "corpora", "lumabench.corpora",
         "Download the real corpora (full) or build the embedded offline corpus (mini).",
-        ("profile", "seed", "corpora"),
+        ("profile", "seed", "corpora", "profiles"),
         lambda p, o: [],
         lambda p, o: [p.raw],
     ),
     Stage(
         "audio", "lumabench.audio",
         "Find the class words in the speech, align, cut and normalise the clips.",
-        ("profile", "seed", "audio"),
+        ("profile", "seed", "audio", "profiles"),
         lambda p, o: [p.raw],
         lambda p, o: [p.audio],
         gpu=True,
@@ -46,7 +46,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "text", "lumabench.text",
         "Generate the class texts (template backend in mini, Gemma-7B on GPU in full).",
-        ("profile", "seed", "text"),
+        ("profile", "seed", "text", "profiles"),
         lambda p, o: [p.raw],
         lambda p, o: [p.generated],
         gpu=True,
@@ -54,14 +54,14 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "annotate", "lumabench.annotate",
         "Filter texts, clips and images; record every rejection with its reason.",
-        ("profile", "seed", "annotate"),
+        ("profile", "seed", "annotate", "profiles"),
         lambda p, o: [p.raw, p.audio, p.generated],
         lambda p, o: [p.accepted],
     ),
     Stage(
         "features", "lumabench.features",
         "Embed every accepted item per modality (for sampling and label switching).",
-        ("profile", "seed", "features"),
+        ("profile", "seed", "features", "profiles"),
         lambda p, o: [p.accepted],
         lambda p, o: [p.features],
         gpu=True,
@@ -69,14 +69,14 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "variants", "lumabench.variants",
         "Build one dataset variant as self-contained Parquet (train, test, ood).",
-        ("profile", "seed", "variants"),
+        ("profile", "seed", "variants", "profiles"),
         lambda p, o: [p.raw, p.accepted, p.features],
         lambda p, o: [p.variant(_v(o))],
     ),
     Stage(
         "train", "lumabench.train",
         "Train one method on one variant; write checkpoint, predictions and metrics.",
-        ("profile", "seed", "train", "methods"),
+        ("profile", "seed", "train", "methods", "profiles"),
         lambda p, o: [p.variant(_v(o))],
         lambda p, o: [p.model(_v(o), o["method"]), p.predictions(_v(o), o["method"]), p.metrics(_v(o), o["method"])],
         gpu=True,
@@ -84,7 +84,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "report", "lumabench.report",
         "Aggregate metrics into tables, figures, an HTML report and MLflow runs.",
-        ("profile", "seed", "report", "run"),
+        ("profile", "seed", "report", "run", "profiles"),
         lambda p, o: [p.results / "metrics"],
         lambda p, o: [p.tables, p.figures, p.metrics_summary, p.report_html],
     ),

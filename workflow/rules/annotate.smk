@@ -7,7 +7,7 @@ rule annotate:
         directory(f"{DATA}/interim/accepted"),
     params:
         profile=PROFILE,
-        section=config["annotate"],
+        section=section("annotate"),
     log:
         f"{LOGS}/annotate.log",
     benchmark:
@@ -26,7 +26,7 @@ rule features:
         directory(f"{DATA}/interim/features"),
     params:
         profile=PROFILE,
-        section=config["features"],
+        section=section("features"),
     log:
         f"{LOGS}/features.log",
     benchmark:

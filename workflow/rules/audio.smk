@@ -5,7 +5,7 @@ rule audio:
         directory(f"{DATA}/interim/audio"),
     params:
         profile=PROFILE,
-        section=config["audio"],
+        section=section("audio"),
     log:
         f"{LOGS}/audio.log",
     benchmark:

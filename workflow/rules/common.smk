@@ -1,4 +1,4 @@
-# Shared names for every rule file: profile, output roots, the variant x method grid.
+# Shared names for every stage: profile, output roots, the variant x method grid.
 PROFILE = config["profile"]
 DATA = f"data/{PROFILE}"
 RESULTS = f"results/{PROFILE}"
@@ -10,6 +10,27 @@ METHODS = config["run"]["methods"]
 GPU = 1 if PROFILE == "full" else 0
 
 
-wildcard_constraints:
-    variant=r"[^/]+",
-    method=r"[A-Za-z0-9_]+",
+
+def section(name):
+    """The params.yaml section `name` with the selected profile's overlay applied.
+
+    Each stage lists it among its params, so a change to the section or to an overlay key
+    that touches it makes Snakemake run that stage again.
+    """
+    import copy
+
+    out = copy.deepcopy(config.get(name))
+    overlay = (config.get("profiles") or {}).get(PROFILE) or {}
+    for key, value in overlay.items():
+        first, _, rest = key.partition(".")
+        if first != name:
+            continue
+        if not rest:
+            out = value
+            continue
+        node = out
+        parts = rest.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out

@@ -3,7 +3,7 @@ rule corpora:
         directory(f"{DATA}/raw"),
     params:
         profile=PROFILE,
-        section=config["corpora"],
+        section=section("corpora"),
     log:
         f"{LOGS}/corpora.log",
     benchmark:

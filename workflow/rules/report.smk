@@ -9,7 +9,7 @@ rule report:
         html=f"{RESULTS}/report.html",
     params:
         profile=PROFILE,
-        section=config["report"],
+        section=section("report"),
         run=config["run"],
     log:
         f"{LOGS}/report.log",

@@ -5,7 +5,7 @@ rule text:
         f"{DATA}/interim/text/generated.parquet",
     params:
         profile=PROFILE,
-        section=config["text"],
+        section=section("text"),
     log:
         f"{LOGS}/text.log",
     benchmark:

@@ -7,8 +7,8 @@ rule train:
         metrics=f"{RESULTS}/metrics/{{variant}}/{{method}}.json",
     params:
         profile=PROFILE,
-        train=config["train"],
-        method=lambda w: config["methods"][w.method],
+        train=section("train"),
+        method=lambda w: section("methods")[w.method],
     log:
         f"{LOGS}/train/{{variant}}/{{method}}.log",
     benchmark:

@@ -7,7 +7,7 @@ rule variants:
         directory(f"{DATA}/variants/{{variant}}"),
     params:
         profile=PROFILE,
-        section=config["variants"],
+        section=section("variants"),
     log:
         f"{LOGS}/variants/{{variant}}.log",
     benchmark:
