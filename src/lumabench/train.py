@@ -147,7 +147,7 @@ def run(params: Params, paths: Paths, variant: str, method: str) -> dict[str, An
     spec = params.methods[method]
     cfg = params.train
     device = pick_device(cfg.device)
-    data = {s: load_split(paths, variant, s, cfg) for s in ("train", "test", "ood")}
+    data = {s: load_split(paths, variant, s, cfg, params.features) for s in ("train", "test", "ood")}
     usable = data["train"].present_any(spec.modalities)
     if usable.sum() < 2:
         raise InputError(

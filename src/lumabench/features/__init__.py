@@ -70,8 +70,8 @@ def embed_modality(modality: str, df, params: Params, paths: Paths, device: str)
         return handcrafted.zscore(feats, (df["class_id"] < 42).to_numpy())
     texts = df["text"].astype(str).tolist()
     if cfg.text == "bert":
-        return pretrained.bert_embed(texts, device, cfg.batch_size)
-    return pretrained.minilm_embed(texts, device, cfg.batch_size)
+        return pretrained.bert_embed(texts, device, cfg.batch_size, cfg.text_max_tokens)
+    return pretrained.minilm_embed(texts, device, cfg.batch_size, cfg.text_max_tokens)
 
 
 def run(params: Params, paths: Paths) -> None:
