@@ -110,3 +110,13 @@ def test_wordnet_synonyms_and_antonyms() -> None:
     assert "large" in tn._synonyms("big")
     assert "sad" in tn._antonyms("happy") or "unhappy" in tn._antonyms("happy")
     assert tn.antonym("Xyz qwv.", np.random.default_rng(0)).startswith("Not ")
+
+
+def test_noise_segments_skip_silent_stretches() -> None:
+    from lumabench.variants.audio_noise import MIN_SEGMENT_POWER, noise_segment, power
+
+    tone = np.sin(np.arange(4000) / 5.0).astype(np.float32)
+    recording = np.concatenate([tone, np.zeros(40000, np.float32), tone])  # a sound with a long pause
+    for seed in range(50):
+        seg = noise_segment(recording, 3000, np.random.default_rng(seed))
+        assert len(seg) == 3000 and power(seg) >= MIN_SEGMENT_POWER * power(recording)

@@ -71,10 +71,23 @@ def snr_db(clean: np.ndarray, noise: np.ndarray) -> float:
     return 10.0 * np.log10(power(clean) / max(power(noise), 1e-30))
 
 
+MIN_SEGMENT_POWER = 0.1  # a segment must carry at least this fraction of the recording's mean power
+
+
 def noise_segment(noise: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """A length-n segment from a random offset, looping the recording when it is shorter."""
-    start = int(rng.integers(0, len(noise)))
-    idx = (start + np.arange(n)) % len(noise)
+    """A length-n segment from a random offset, looping the recording when it is shorter.
+
+    Offsets are drawn among those whose segment carries at least `MIN_SEGMENT_POWER` of the
+    recording's mean power, so a pause inside a recorded sound never yields silent "noise".
+    """
+    m = len(noise)
+    sq = np.square(noise.astype(np.float64))
+    looped = np.concatenate([sq, np.tile(sq, n // m + 1)[:n]])
+    csum = np.concatenate([[0.0], np.cumsum(looped)])
+    window = (csum[n : n + m] - csum[:m]) / n  # mean power of the segment starting at each offset
+    valid = np.flatnonzero(window >= MIN_SEGMENT_POWER * sq.mean())
+    start = int(valid[rng.integers(0, len(valid))]) if len(valid) else int(rng.integers(0, m))
+    idx = (start + np.arange(n)) % m
     return noise[idx]
 
 
