@@ -14,8 +14,19 @@ import soundfile as sf
 
 from lumabench import classes
 from lumabench.audio import run
-from lumabench.audio.align_types import AlignmentError
-from lumabench.audio.clips import SourceError, active_bounds, cut_clip, frame_db, normalise, read_mono, wav_bytes
+from lumabench.audio.accuracy import boundary_errors, sound_between
+from lumabench.audio.align_sphinx import echo_free_end
+from lumabench.audio.align_types import AlignmentError, WordSpan
+from lumabench.audio.clips import (
+    SourceError,
+    active_bounds,
+    cell_db,
+    cut_clip,
+    frame_db,
+    normalise,
+    read_mono,
+    wav_bytes,
+)
 from lumabench.audio.extract import Job, Settings, process
 from lumabench.audio.words import class_of, class_tokens, tokenize
 from lumabench.errors import InputError, MissingDependencyError
@@ -223,6 +234,48 @@ def test_ctc_aligner_without_cached_weights_says_how_to_fix(tmp_path: Path) -> N
         CtcAligner("WAV2VEC2_ASR_BASE_960H", tmp_path / "models")
     assert "wav2vec2_fairseq_base_ls960_asr_ls960.pth" in err.value.one_line()
     assert "corpora" in err.value.one_line()
+
+
+# ------------------------------------------------------------------ alignment accuracy and echo tails
+def test_boundary_error_ignores_silence_between_the_boundaries() -> None:
+    """A start 5 ms inside the previous vowel, before a 50 ms stop closure, is a 5 ms error, not 55 ms."""
+    vowel, closure, word = _tone(0.3), np.zeros(int(0.05 * SR), np.float32), _tone(0.3, freq=330.0)
+    audio = np.concatenate([vowel, closure, word])
+    tokens = tokenize("the cat")
+    timings = [{"word": "the", "start_s": 0.0, "end_s": 0.3}, {"word": "cat", "start_s": 0.3, "end_s": 0.65}]
+    spans = [WordSpan("the", 0.0, 0.295, 0.0), WordSpan("cat", 0.295, 0.65, 0.0)]
+    (err,) = boundary_errors("espeak-ng", "en", audio, tokens, spans, timings, top_db=40.0)
+    assert err.start == pytest.approx(0.005, abs=1e-9) and err.start_trimmed == pytest.approx(0.005, abs=1e-9)
+    # a start anywhere inside the closure is the same clip: only the 5 ms cell at each edge of the
+    # closure, which the 10 ms energy window reaches, counts; 50 ms into the word counts 50 ms more
+    late = [spans[0], WordSpan("cat", 0.33, 0.65, 0.0)]
+    assert boundary_errors("e", "s", audio, tokens, late, timings, 40.0)[0].start_trimmed <= 0.005
+    inside = [spans[0], WordSpan("cat", 0.40, 0.65, 0.0)]
+    assert boundary_errors("e", "s", audio, tokens, inside, timings, 40.0)[0].start_trimmed == pytest.approx(
+        0.06, abs=1e-9
+    )
+    # sound quieter than top_db below the reference word does not count either
+    assert sound_between(cell_db(audio), 0.31, 0.34, floor_db=-200.0) == pytest.approx(0.03)
+
+
+def test_echo_tail_is_cut_from_the_word_end() -> None:
+    """espeak-ng's `echo 130 15` variants: a 15 % copy of the last 130 ms follows the word into the pause."""
+    word = np.concatenate([_tone(0.2, amp=0.5), _tone(0.13, freq=330.0, amp=0.15)])  # a vowel, a weaker ending
+    pause = np.zeros(int(0.1 * SR), np.float32)
+    echoed = np.concatenate([word, 0.15 * word[-int(0.13 * SR) :], pause])
+    assert echo_free_end(echoed, cell_db(echoed), 0.0, 0.46) == pytest.approx(0.33, abs=0.005)
+    assert echo_free_end(echoed, cell_db(echoed), 0.0, 0.33) == 0.33  # no tail: unchanged
+    # as quiet, but no copy of what came before: a word-final consonant (noise), a stop (closure, burst)
+    noise = np.random.default_rng(0).standard_normal(int(0.13 * SR)).astype(np.float32)
+    for ending in (0.01 * noise, np.concatenate([np.zeros(int(0.06 * SR), np.float32), 0.02 * noise])):
+        audio = np.concatenate([word, ending, pause])
+        end = len(np.concatenate([word, ending])) / SR
+        assert echo_free_end(audio, cell_db(audio), 0.0, end) == end
+    # a consonant only 15 dB below the vowel, and a gradual fade, are never tails
+    for ending in (0.09 * noise, _tone(0.1, amp=0.5) * 10 ** (-np.arange(int(0.1 * SR)) / 640).astype(np.float32)):
+        audio = np.concatenate([_tone(0.2, amp=0.5), ending, pause])
+        end = len(np.concatenate([_tone(0.2, amp=0.5), ending])) / SR
+        assert echo_free_end(audio, cell_db(audio), 0.0, end) == end
 
 
 # ------------------------------------------------------------------ the stage on synthesised speech

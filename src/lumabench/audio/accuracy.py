@@ -1,9 +1,14 @@
 """Alignment accuracy against the synthesis engines' own word timings (reference only).
 
 Engines disagree on where a word starts and ends when silence touches it (a stop closure, a pause
-before the next word), so both spans are compared twice: as given, and after trimming edge silence
-from each with the same rule the clip cutter uses. The trimmed comparison is the one that matters
-for clips (a boundary anywhere inside silence yields the same clip).
+before the next word), so each boundary is compared twice: as given, and silence-insensitively, as
+the amount of sound between the two boundaries. The latter is the one that matters for clips (a
+boundary anywhere inside silence yields the same clip). It counts the 5 ms cells between the two
+boundaries whose centred 10 ms frame lies within `top_db` of the reference word's loudest frame,
+so both boundaries are judged on the same audio with the same threshold. Trimming each span on its
+own instead is not a like-with-like comparison: an aligned start 5 ms inside the previous vowel
+keeps the whole stop closure that follows it, while the reference span loses it, and a 5 ms
+disagreement is scored as the 50 ms closure.
 """
 
 from __future__ import annotations
@@ -15,15 +20,16 @@ from typing import Any
 import numpy as np
 
 from lumabench.audio.align_types import WordSpan
-from lumabench.audio.clips import SAMPLE_RATE, active_bounds
+from lumabench.audio.clips import CELL_S, cell_db
 from lumabench.audio.words import Token, tokenize
 
 WITHIN_S = 0.05
+_SOUND_FRAME_S = 0.01  # energy window per 5 ms cell: sound reaches only 2.5 ms into a silence
 
 
 @dataclass(frozen=True)
 class BoundaryError:
-    """Absolute start/end differences (seconds) for one class word, raw and after silence trimming."""
+    """Absolute start/end differences (seconds) for one class word: raw, and counting only sound."""
 
     group: str
     speaker: str
@@ -59,15 +65,12 @@ def reference_spans(tokens: list[Token], timings: list[dict[str, Any]]) -> dict[
     return out
 
 
-def _trim(audio: np.ndarray, start: float, end: float, top_db: float) -> tuple[float, float]:
-    a = max(0, round(start * SAMPLE_RATE))
-    b = min(len(audio), round(end * SAMPLE_RATE))
-    if b <= a:
-        return start, end
-    lo, hi = active_bounds(audio[a:b], top_db)
-    if hi <= lo:
-        return start, end
-    return (a + lo) / SAMPLE_RATE, (a + hi) / SAMPLE_RATE
+def sound_between(cells: np.ndarray, a: float, b: float, floor_db: float) -> float:
+    """Seconds of sound (cells louder than `floor_db`) whose centre lies between times a and b."""
+    lo, hi = sorted((a, b))
+    i = max(0, int(np.ceil(lo / CELL_S - 0.5)))
+    j = min(len(cells), int(np.ceil(hi / CELL_S - 0.5)))
+    return float(np.count_nonzero(cells[i:j] > floor_db)) * CELL_S if j > i else 0.0
 
 
 def boundary_errors(
@@ -83,16 +86,23 @@ def boundary_errors(
     if not timings:
         return []
     ref = reference_spans(tokens, timings)
+    cells = cell_db(audio, _SOUND_FRAME_S)
     out = []
     for tok, span in zip(tokens, spans, strict=True):
         if tok.label is None or tok.index not in ref:
             continue
         r0, r1 = ref[tok.index]
-        t0, t1 = _trim(audio, r0, r1, top_db)
-        h0, h1 = _trim(audio, span.start_s, span.end_s, top_db)
+        word = cells[max(0, int(r0 / CELL_S)) : max(int(r0 / CELL_S) + 1, int(np.ceil(r1 / CELL_S)))]
+        floor = (float(word.max()) if len(word) else -np.inf) - top_db
         out.append(
             BoundaryError(
-                group, speaker, tok.text, abs(span.start_s - r0), abs(span.end_s - r1), abs(h0 - t0), abs(h1 - t1)
+                group,
+                speaker,
+                tok.text,
+                abs(span.start_s - r0),
+                abs(span.end_s - r1),
+                sound_between(cells, span.start_s, r0, floor),
+                sound_between(cells, span.end_s, r1, floor),
             )
         )
     return out
@@ -100,7 +110,7 @@ def boundary_errors(
 
 def summarise(errors: list[BoundaryError], by: str = "group") -> dict[str, dict[str, float]]:
     """Per engine (`by="group"`, plus "all") or per speaker: words, mean absolute boundary error (ms)
-    and share of boundaries within 50 ms, after trimming and as given ("raw_")."""
+    and share of boundaries within 50 ms, counting only sound and as given ("raw_")."""
     groups: dict[str, list[BoundaryError]] = defaultdict(list)
     for e in errors:
         groups[getattr(e, by)].append(e)

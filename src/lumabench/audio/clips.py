@@ -17,6 +17,7 @@ from scipy.signal import resample_poly
 SAMPLE_RATE = 16000
 _FRAME_S = 0.02  # silence-trimming analysis frame
 _HOP_S = 0.005
+CELL_S = 0.005  # cell_db resolution
 _PEAK_LIMIT = 10 ** (-1.0 / 20)  # -1 dBFS: normalising never clips
 
 
@@ -79,6 +80,18 @@ def active_bounds(audio: np.ndarray, top_db: float, sample_rate: int = SAMPLE_RA
     start = int(loud[0] * hop)
     end = min(len(audio), int(loud[-1] * hop + frame))
     return start, end
+
+
+def cell_db(audio: np.ndarray, frame_s: float = _FRAME_S) -> np.ndarray:
+    """Energy (dB) of a `frame_s` frame centred on each 5 ms cell of `audio` (cell i: [i*5, i*5+5) ms)."""
+    frame, hop = round(frame_s * SAMPLE_RATE), round(CELL_S * SAMPLE_RATE)
+    n = -(-len(audio) // hop)
+    pad = (frame - hop) // 2
+    x = np.pad(audio.astype(np.float64), (pad, n * hop + frame - hop - pad - len(audio)))
+    sums = np.concatenate([[0.0], np.cumsum(x**2)])  # running sums: memory stays linear in the length
+    starts = hop * np.arange(n)
+    energy = np.maximum(sums[starts + frame] - sums[starts], 0.0) / frame
+    return 10.0 * np.log10(energy + 1e-12)
 
 
 def normalise(audio: np.ndarray, target_dbfs: float, top_db: float) -> np.ndarray:
