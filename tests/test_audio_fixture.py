@@ -1,6 +1,6 @@
 """Speech fixture for the audio tests: espeak-ng sentences with the engine's own word timings.
 
-Synthesised through libespeak-ng (shipped by the espeakng-loader wheel) so the word events come
+Synthesised through libespeak-ng (the library the corpora stage loads) so the word events come
 with the audio: a word starts at its word event and ends at the next word event or the first pause
 phoneme after it. Audio is resampled from 22.05 kHz to 16 kHz mono.
 """
@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from lumabench.corpora.tts import _espeak_library, _Event
 from lumabench.io import write_parquet
 from lumabench.schemas import MANIFEST
 
@@ -39,19 +40,6 @@ DECOYS = ["The cathedral doors were open and the catalog was long."]
 VOICES = ["en", "en-us", "en+f3", "en-gb-x-rp", "en+m3"]
 
 
-class _Event(ctypes.Structure):
-    _fields_ = [
-        ("type", ctypes.c_int),
-        ("unique_identifier", ctypes.c_uint),
-        ("text_position", ctypes.c_int),
-        ("length", ctypes.c_int),
-        ("audio_position", ctypes.c_int),
-        ("sample", ctypes.c_int),
-        ("user_data", ctypes.c_void_p),
-        ("id", ctypes.c_char * 8),
-    ]
-
-
 _WORD, _END, _PHONEME = 1, 5, 7
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
@@ -60,9 +48,9 @@ class Espeak:
     """libespeak-ng in synchronous mode with word and phoneme events."""
 
     def __init__(self) -> None:
-        espeakng_loader = pytest.importorskip("espeakng_loader")
-        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        self.rate = self.lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 1)
+        # the corpora stage's loader: one libespeak-ng per process (two copies in one process abort)
+        self.lib, data = _espeak_library()
+        self.rate = self.lib.espeak_Initialize(2, 0, data, 1)
         if self.rate <= 0:
             pytest.skip("libespeak-ng failed to initialise")
         self._chunks: list[np.ndarray] = []

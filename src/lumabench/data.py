@@ -296,23 +296,15 @@ def embed_texts(
 
 
 # ---------------------------------------------------------------- cache
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_key(parquet: Path, cfg: Train, paths: Paths | None = None, features: Features | None = None) -> str:
     """What the cached tensors depend on: the Parquet bytes, decoding params and the text features."""
     meta = paths.features / "meta.json" if paths is not None else None
     blob = json.dumps(
         {
-            "features_meta": _file_sha256(meta) if meta is not None and meta.is_file() else None,
+            "features_meta": lio.sha256_file(meta) if meta is not None and meta.is_file() else None,
             "features": features.model_dump(mode="json") if features is not None else None,
             "format": CACHE_FORMAT,
-            "parquet": _file_sha256(parquet),
+            "parquet": lio.sha256_file(parquet),
             "sample_rate": SAMPLE_RATE,
             "n_fft": cfg.n_fft,
             "hop_length": cfg.hop_length,

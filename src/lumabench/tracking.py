@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from lumabench.errors import LumabenchError
+from lumabench.io import sha256_file
 from lumabench.params import Params, params_hash
 from lumabench.paths import Paths
 
@@ -57,14 +58,6 @@ def _git(root: Path, *args: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_hashes(paths: Paths) -> tuple[str, dict[str, str]]:
     """Hashes of this profile's data outputs from dvc.lock, else the sha256 of the raw manifest."""
     lock = paths.root / "dvc.lock"
@@ -85,7 +78,7 @@ def data_hashes(paths: Paths) -> tuple[str, dict[str, str]]:
             return "dvc.lock", dict(sorted(found.items()))
     if paths.manifest.is_file():
         rel = paths.manifest.relative_to(paths.root).as_posix()
-        return "manifest sha256", {rel: _sha256(paths.manifest)}
+        return "manifest sha256", {rel: sha256_file(paths.manifest)}
     log.warning("no dvc.lock entry and no %s: the report records no data hash", paths.manifest)
     return "none", {}
 

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from lumabench.io import write_parquet
+from lumabench.io import sha256_file, write_parquet
 from lumabench.schemas import MANIFEST
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def manifest_table(rows: list[dict[str, Any]], built: Path, prefix: str) -> pa.Table:
