@@ -16,8 +16,9 @@ PARAMS = ROOT / "params.yaml"
 
 
 def test_defaults_are_the_paper_settings() -> None:
-    p = load_params(PARAMS)
-    assert p.profile == "mini" and p.seed == 42
+    assert load_params(PARAMS).profile == "mini"
+    p = load_params(PARAMS, ["profile=full"])  # the full profile trains with the paper's settings
+    assert p.seed == 42
     assert (p.train.batch_size, p.train.lr, p.train.max_epochs) == (128, 1e-2, 300)
     assert (p.train.plateau_factor, p.train.plateau_patience, p.train.early_stopping_patience) == (0.33, 5, 10)
     assert (p.train.n_fft, p.train.hop_length, p.train.n_mels, p.train.frames) == (400, 200, 128, 128)
@@ -29,6 +30,13 @@ def test_defaults_are_the_paper_settings() -> None:
     assert p.variants.definitions["conflict"].test_rate == 0.4
     assert p.variants.definitions["label_noise"].rate.image.train == 0.3
     assert len(p.run.methods) == 9
+
+
+def test_mini_overlay_shrinks_training_only_where_it_says() -> None:
+    mini = load_params(PARAMS)
+    assert (mini.train.n_mels, mini.train.frames, mini.train.lr) == (32, 32, 1e-3)
+    assert mini.methods["mcd_audio"].samples == 20 and mini.methods["de_fused"].members == 5
+    assert mini.train.batch_size == 128 and mini.methods["rcml_fused"].kl_anneal_epochs == 50
 
 
 def test_overrides_and_profile_overlay() -> None:
