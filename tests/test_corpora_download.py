@@ -487,3 +487,21 @@ def test_cli_from_option_sets_the_import_folder(tmp_path, monkeypatch, root):
     result = CliRunner().invoke(cli.main, ["--params", str(root / "params.yaml"), "corpora", "--from", str(folder)])
     assert result.exit_code == 0, result.output
     assert seen["import_from"] == str(folder.resolve())
+
+
+def test_aligner_weights_land_where_the_ctc_aligner_reads_them(server, paths):
+    from lumabench.audio.align_ctc import weights_file
+    from lumabench.corpora.sources import ALIGNER_WEIGHTS
+
+    base, state = server
+    weights = _payload(50_000, 7)
+    _serve(state, ALIGNER_WEIGHTS, weights)
+    mirror = {"https://download.pytorch.org/torchaudio/models/": base}
+    full.build_full(_params(sources=["aligner"], mirrors=mirror), paths)
+
+    expected = weights_file("WAV2VEC2_ASR_BASE_960H", paths.raw / "aligner")
+    assert expected == paths.raw / "aligner" / ALIGNER_WEIGHTS and expected.read_bytes() == weights
+    rows = pq.read_table(paths.manifest).to_pylist()
+    assert [(r["corpus"], r["kind"], r["sha256"]) for r in rows] == [
+        ("aligner", "model", hashlib.sha256(weights).hexdigest())
+    ]

@@ -81,8 +81,8 @@ class FullCorpus(Strict):
     """Downloads of the full profile (registry: lumabench/corpora/sources.py)."""
 
     sources: list[
-        Literal["cifar10", "cifar100", "luma", "esc50", "librispeech", "spoken_wikipedia", "common_voice"]
-    ] = ["cifar10", "cifar100", "luma", "esc50"]
+        Literal["cifar10", "cifar100", "luma", "esc50", "librispeech", "spoken_wikipedia", "common_voice", "aligner"]
+    ] = ["cifar10", "cifar100", "luma", "esc50", "aligner"]
     librispeech_subsets: list[
         Literal["dev-clean", "dev-other", "test-clean", "test-other", "train-clean-100", "train-clean-360",
                 "train-other-500"]

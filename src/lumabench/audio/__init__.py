@@ -93,7 +93,7 @@ def extract(params: Params, paths: Paths, sink: ClipSink) -> dict[str, Any]:
         seed=params.seed,
         aligner=cfg.aligner,
         aligner_model=cfg.aligner_model,
-        model_dir=str(paths.cache / "models"),
+        model_dir=str(paths.raw / "aligner"),  # fetched by `lumabench corpora` (full: sources.aligner)
         margin_s=cfg.margin_s,
         min_duration_s=cfg.min_duration_s,
         max_duration_s=cfg.max_duration_s,

@@ -472,7 +472,8 @@ def manifest_table(
     for present, files in archives:
         src = present.src
         corpus_dir = paths.raw / src.corpus
-        add(src.corpus, "archive", present.path, present.digest.size, present.digest.sha256, src.licence)
+        kind = "archive" if src.extract else "model"  # a file kept as published: model weights
+        add(src.corpus, kind, present.path, present.digest.size, present.digest.sha256, src.licence)
         for f in files:
             kind, pool = _kind_pool(src.corpus, f.path)
             add(src.corpus, kind, corpus_dir / f.path, f.size, f.sha256, src.licence, pool=pool,

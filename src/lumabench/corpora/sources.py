@@ -25,6 +25,9 @@ ESC50_COMMIT = "5983fb0c35e751b452e7c562d9207f27b76ddf0d"
 # recorded in the lock file, so every later run fetches exactly the same snapshot.
 LUMA_REPO = "bezirganyan/LUMA"
 LUMA_REVISION = "main"
+# The CTC character model the full profile's audio stage aligns with (torchaudio's
+# WAV2VEC2_ASR_BASE_960H bundle reads this file from raw/aligner/).
+ALIGNER_WEIGHTS = "wav2vec2_fairseq_base_ls960_asr_ls960.pth"
 
 CIFAR_LICENCE = (
     "unspecified by the publisher (cite Krizhevsky 2009, Learning Multiple Layers of Features from Tiny Images)"
@@ -245,6 +248,19 @@ def registry(
                 "https://www2.informatik.uni-hamburg.de/nats/pub/SWC/SWC_English.tar",
                 "CC-BY-SA-4.0",
                 creates=None,  # its folder layout is not pinned: whatever it unpacks is replaced on re-extraction
+            ),
+        ),
+    )
+    corpora["aligner"] = Corpus(
+        "aligner",
+        "https://pytorch.org/audio/stable/generated/torchaudio.pipelines.WAV2VEC2_ASR_BASE_960H.html",
+        (
+            FileSource(
+                "aligner",
+                ALIGNER_WEIGHTS,
+                f"https://download.pytorch.org/torchaudio/models/{ALIGNER_WEIGHTS}",
+                "MIT (fairseq wav2vec 2.0 weights, fine-tuned on LibriSpeech 960 h)",
+                extract=False,
             ),
         ),
     )
