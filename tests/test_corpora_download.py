@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow.parquet as pq
 import pytest
@@ -505,3 +505,26 @@ def test_aligner_weights_land_where_the_ctc_aligner_reads_them(server, paths):
     assert [(r["corpus"], r["kind"], r["sha256"]) for r in rows] == [
         ("aligner", "model", hashlib.sha256(weights).hexdigest())
     ]
+
+
+def test_librispeech_rows_carry_transcript_and_speaker(server, paths, monkeypatch):
+    base, state = server
+    members = {
+        "LibriSpeech/dev-clean/84/121123/84-121123.trans.txt": b"84-121123-0000 A HORSE AND A DOG\n"
+        b"84-121123-0001 THE CATHEDRAL\n",
+        "LibriSpeech/dev-clean/84/121123/84-121123-0000.flac": _payload(3000, 8),
+        "LibriSpeech/dev-clean/84/121123/84-121123-0001.flac": _payload(3000, 9),
+    }
+    data = _tar(members)
+    src = FileSource(
+        "librispeech", "dev-clean.tar.gz", PUBLISHER + "dev-clean.tar.gz", "CC-BY-4.0", creates="LibriSpeech"
+    )
+    monkeypatch.setattr(full, "registry", _fake_registry({"librispeech": Corpus("librispeech", PUBLISHER, (src,))}))
+    _serve(state, "dev-clean.tar.gz", data)
+    full.build_full(_params(sources=["librispeech"], mirrors={PUBLISHER: base}), paths)
+
+    rows = {PurePosixPath(r["path"]).name: r for r in pq.read_table(paths.manifest).to_pylist()}
+    first, second = rows["84-121123-0000.flac"], rows["84-121123-0001.flac"]
+    assert (first["kind"], first["transcript"], first["speaker"]) == ("speech", "a horse and a dog", "librispeech:84")
+    assert second["transcript"] == "the cathedral"
+    assert rows["84-121123.trans.txt"]["transcript"] is None

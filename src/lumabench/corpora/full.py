@@ -448,6 +448,23 @@ def _speaker(corpus: str, rel: str) -> str | None:
     return None
 
 
+def _librispeech_transcripts(corpus_dir: Path, files: list[Extracted]) -> dict[str, str]:
+    """Utterance transcripts from LibriSpeech's `<speaker>-<chapter>.trans.txt` files, by FLAC path.
+
+    Each line is `<utterance id> <WORDS ...>`; the FLAC of that utterance sits beside the file.
+    """
+    out: dict[str, str] = {}
+    for f in files:
+        if not f.path.endswith(".trans.txt"):
+            continue
+        folder = PurePosixPath(f.path).parent
+        for line in (corpus_dir / f.path).read_text("utf-8").splitlines():
+            utt, _, words = line.strip().partition(" ")
+            if utt and words:
+                out[str(folder / f"{utt}.flac")] = words.lower()
+    return out
+
+
 def _licence(src: HubSource, rel: str) -> str:
     for pattern, licence in src.licences:
         if fnmatch.fnmatch(rel, pattern):
@@ -474,10 +491,11 @@ def manifest_table(
         corpus_dir = paths.raw / src.corpus
         kind = "archive" if src.extract else "model"  # a file kept as published: model weights
         add(src.corpus, kind, present.path, present.digest.size, present.digest.sha256, src.licence)
+        transcripts = _librispeech_transcripts(corpus_dir, files) if src.corpus == "librispeech" else {}
         for f in files:
             kind, pool = _kind_pool(src.corpus, f.path)
             add(src.corpus, kind, corpus_dir / f.path, f.size, f.sha256, src.licence, pool=pool,
-                speaker=_speaker(src.corpus, f.path))  # fmt: skip
+                speaker=_speaker(src.corpus, f.path), transcript=transcripts.get(f.path))  # fmt: skip
     for src, files in hubs:
         into = paths.raw / src.corpus / src.into
         labels = _luma_labels(into)
