@@ -42,6 +42,7 @@ from lumabench.errors import InputError
 from lumabench.logs import progress
 from lumabench.params import MODALITIES, Features, Train
 from lumabench.paths import Paths
+from lumabench.schemas import VARIANT_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,10 @@ SAMPLE_RATE = 16000
 TEXT_ENCODER = "all-MiniLM-L6-v2"
 LOG_FLOOR = 1e-6
 SPLITS = ("train", "test", "ood")
-_COLUMNS = pa.schema([
-    ("sample_id", pa.string()),
-    ("split", pa.string()),
-    ("label", pa.string()),
-    ("class_id", pa.int32()),
-    ("image", pa.binary()),
-    ("audio", pa.binary()),
-    ("text", pa.string()),
-])  # fmt: skip
+# The variant columns training decodes: a slice of the one variant schema, never a second copy.
+_COLUMNS = pa.schema(
+    [VARIANT_ROWS.field(n) for n in ("sample_id", "split", "label", "class_id", "image", "audio", "text")]
+)
 # Read when present: rows whose text is the accepted text reuse the features stage's embedding.
 _TEXT_PROVENANCE = ("text_id", "text_noise")
 _FIX = "rebuild the variant with `lumabench variants -v <variant>`"

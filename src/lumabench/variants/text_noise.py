@@ -241,20 +241,21 @@ def _lexical(
     return _splice(text, edits), len(edits)
 
 
-def _synonyms(word: str) -> list[str]:
-    wn = open_wordnet()
+def _related(word: str, relation: str, parts_of_speech: tuple[str, ...]) -> list[str]:
+    """WordNet synonyms or antonyms of `word`, without repeats, in the order of `parts_of_speech`."""
+    lookup = getattr(open_wordnet(), relation)
     out: list[str] = []
-    for pos in ("n", "v", "a", "r"):
-        out.extend(s for s in wn.synonyms(word, pos) if s not in out)
+    for pos in parts_of_speech:
+        out.extend(s for s in lookup(word, pos) if s not in out)
     return out
+
+
+def _synonyms(word: str) -> list[str]:
+    return _related(word, "synonyms", ("n", "v", "a", "r"))
 
 
 def _antonyms(word: str) -> list[str]:
-    wn = open_wordnet()
-    out: list[str] = []
-    for pos in ("a", "r", "v", "n"):
-        out.extend(s for s in wn.antonyms(word, pos) if s not in out)
-    return out
+    return _related(word, "antonyms", ("a", "r", "v", "n"))
 
 
 def synonym(text: str, rng: np.random.Generator, heavy: bool = False) -> str:
