@@ -11,10 +11,13 @@ Layout under data/full/raw/:
 Manifest granularity: one row per archive (kind `archive`) and one row per regular file it unpacked
 or the hub snapshot holds, with its bytes and sha256 (computed while extracting, so no second read).
 `kind` is image (CIFAR batches, EDM images), speech (LibriSpeech, Spoken Wikipedia, Common Voice and
-LUMA clips), noise (ESC-50 clips), text (LUMA texts), alignment (TextGrid, aligned.swc) or meta (any
-other file). `pool` is train/test for the CIFAR batches (their own split) and train for the EDM images;
-`label` is the LUMA class of a LUMA clip (from the release's audio/datalist.csv); `speaker` is
-`librispeech:<id>` for LibriSpeech files.
+LUMA clips), noise (ESC-50 clips), text (LUMA texts), alignment (TextGrid, aligned.swc, LibriSpeech
+*.alignment.txt) or meta (any other file). `pool` is train/test for the CIFAR batches (their own
+split) and train for the EDM images; `label` is the LUMA class of a LUMA clip (from the release's
+audio/datalist.csv). Speech rows of LibriSpeech, Spoken Wikipedia and Common Voice carry their
+transcript, speaker and (LibriSpeech, Spoken Wikipedia) shipped word timings, read by
+`corpora.speech_meta` from the files each corpus publishes; `speaker` is `librispeech:<id>`,
+`spoken_wikipedia:<reader>` or `common_voice:<client>`.
 
 Runs are idempotent: a file is verified (size, md5/sha256 from the registry or the lock file) before
 it counts as present; archives are re-hashed only when their size or mtime changed (or with
@@ -39,7 +42,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lumabench.corpora import hub
+from lumabench.corpora import hub, speech_meta
 from lumabench.corpora.archives import Extracted, install, safe_extract
 from lumabench.corpora.downloads import Digest, Expected, NetworkDown, apply_mirror, copy_in, fetch, hash_file
 from lumabench.corpora.sources import Corpus, FileSource, HubSource, registry
@@ -408,7 +411,7 @@ def _kind_pool(corpus: str, rel: str) -> tuple[str, str | None]:
         if name in ("test_batch", "test"):
             return "image", "test"
         return "meta", None
-    if suffix in ALIGN_EXT:
+    if suffix in ALIGN_EXT or name.endswith(".alignment.txt"):
         return "alignment", None
     if corpus == "esc50":
         return ("noise" if suffix in AUDIO_EXT else "meta"), None
@@ -448,23 +451,6 @@ def _speaker(corpus: str, rel: str) -> str | None:
     return None
 
 
-def _librispeech_transcripts(corpus_dir: Path, files: list[Extracted]) -> dict[str, str]:
-    """Utterance transcripts from LibriSpeech's `<speaker>-<chapter>.trans.txt` files, by FLAC path.
-
-    Each line is `<utterance id> <WORDS ...>`; the FLAC of that utterance sits beside the file.
-    """
-    out: dict[str, str] = {}
-    for f in files:
-        if not f.path.endswith(".trans.txt"):
-            continue
-        folder = PurePosixPath(f.path).parent
-        for line in (corpus_dir / f.path).read_text("utf-8").splitlines():
-            utt, _, words = line.strip().partition(" ")
-            if utt and words:
-                out[str(folder / f"{utt}.flac")] = words.lower()
-    return out
-
-
 def _licence(src: HubSource, rel: str) -> str:
     for pattern, licence in src.licences:
         if fnmatch.fnmatch(rel, pattern):
@@ -486,16 +472,23 @@ def manifest_table(
             {"corpus": corpus, "kind": kind, "path": rel, "bytes": size, "sha256": sha, "licence": licence, **extra}
         )
 
+    unpacked: dict[str, list[str]] = {}  # a corpus's metadata may sit in another of its archives
+    for present, files in archives:
+        unpacked.setdefault(present.src.corpus, []).extend(f.path for f in files)
+    meta = {c: speech_meta.corpus_meta(c, paths.raw / c, rels) for c, rels in unpacked.items()}
     for present, files in archives:
         src = present.src
         corpus_dir = paths.raw / src.corpus
         kind = "archive" if src.extract else "model"  # a file kept as published: model weights
         add(src.corpus, kind, present.path, present.digest.size, present.digest.sha256, src.licence)
-        transcripts = _librispeech_transcripts(corpus_dir, files) if src.corpus == "librispeech" else {}
         for f in files:
             kind, pool = _kind_pool(src.corpus, f.path)
-            add(src.corpus, kind, corpus_dir / f.path, f.size, f.sha256, src.licence, pool=pool,
-                speaker=_speaker(src.corpus, f.path), transcript=transcripts.get(f.path))  # fmt: skip
+            extra: dict[str, Any] = {}
+            if kind == "speech":
+                m = meta[src.corpus].get(f.path) or speech_meta.SpeechMeta()
+                extra = {"transcript": m.transcript, "speaker": m.speaker or _speaker(src.corpus, f.path),
+                         "word_timings": m.word_timings}  # fmt: skip
+            add(src.corpus, kind, corpus_dir / f.path, f.size, f.sha256, src.licence, pool=pool, **extra)
     for src, files in hubs:
         into = paths.raw / src.corpus / src.into
         labels = _luma_labels(into)
