@@ -196,12 +196,27 @@ class Annotate(Strict):
 
 # ---------------------------------------------------------------- stage 5: features
 class Features(Strict):
+    """Extractors per modality; the finetune_* fields shape the `imagenet_cnn` image features.
+
+    The ImageNet ResNet-18 is fine-tuned as a 42-way classifier on the in-distribution train-pool
+    images only (features/finetune.py), then embeds every image at `finetune_size`.
+    """
+
     image: Literal["handcrafted", "imagenet_cnn"] = "handcrafted"
     audio: Literal["logmel", "wav2vec2"] = "logmel"
     text: Literal["minilm", "bert"] = "minilm"
     text_max_tokens: Annotated[int, Field(ge=8, le=512)] = 128
     batch_size: PosInt = 256
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    finetune_epochs: Annotated[
+        int, Field(ge=0, le=100, description="epochs fine-tuning the ImageNet CNN; 0 = frozen ImageNet features")
+    ] = 3
+    finetune_lr: Annotated[
+        float, Field(gt=0.0, le=1.0, description="SGD learning rate (Nesterov momentum 0.9, cosine decay)")
+    ] = 0.01
+    finetune_size: Annotated[
+        int, Field(ge=32, le=512, description="side the images are resized to for fine-tuning and embedding")
+    ] = 224
 
 
 # ---------------------------------------------------------------- stage 6: variants

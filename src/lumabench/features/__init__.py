@@ -2,11 +2,12 @@
 
 Writes interim/features/{image,audio,text}.npy (float32 [N, D]) with {image,audio,text}.parquet
 (FEATURE_IDS: id, label) in the same row order, and meta.json (extractors, dims, input hash). A
-rerun whose accepted tables and `features` params are unchanged reuses the cached output.
+rerun whose accepted tables, `features` params and seed are unchanged reuses the cached output.
 
 Extractors (params `features`): mini uses hand-crafted image features, log-mel/MFCC audio
 statistics (features/handcrafted.py says why) and the packaged MiniLM sentence encoder; full
-uses an ImageNet ResNet-18, wav2vec2-large and BERT-base (features/pretrained.py).
+uses an ImageNet ResNet-18 fine-tuned on the in-distribution train-pool images
+(features/finetune.py), wav2vec2-large and BERT-base (features/pretrained.py).
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ VERSION = 1
 
 
 def fingerprint(params: Params, paths: Paths) -> str:
-    """Hash of the accepted tables and the features params: equal hash, equal output."""
+    """Hash of the accepted tables, the features params and the seed: equal hash, equal output.
+
+    The seed is in because the fine-tuned image CNN (features.finetune_*) depends on it.
+    """
     h = hashlib.sha256(f"features-v{VERSION}".encode())
     h.update(json.dumps(params.features.model_dump(mode="json"), sort_keys=True).encode())
+    h.update(f"seed={params.seed}".encode())
     for m in MODALITIES:
         h.update((paths.accepted / f"{m}.parquet").read_bytes())
     return h.hexdigest()
@@ -58,7 +63,19 @@ def embed_modality(modality: str, df, params: Params, paths: Paths, device: str)
     if modality == "image":
         images = load_images(df["path"], paths.root)
         if cfg.image == "imagenet_cnn":
-            return pretrained.imagenet_embed(images, device, cfg.batch_size)
+            from lumabench.features.finetune import training_rows
+
+            return pretrained.imagenet_embed(
+                images,
+                device,
+                cfg.batch_size,
+                size=cfg.finetune_size,
+                labels=df["class_id"].to_numpy(),
+                train=training_rows(df),
+                epochs=cfg.finetune_epochs,
+                lr=cfg.finetune_lr,
+                seed=params.seed,
+            )
         feats = np.concatenate([handcrafted.image_features(images[s : s + 1024]) for s in range(0, len(images), 1024)])
         fit = (df["pool"] == "train").to_numpy()
         return handcrafted.zscore(feats, fit if fit.any() else np.ones(len(df), bool))

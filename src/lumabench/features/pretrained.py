@@ -1,6 +1,7 @@
-"""Pretrained extractors: MiniLM sentence encoder (mini), and BERT-base, an ImageNet ResNet and
-wav2vec2-large (full profile, GPU when present). Weights are read from local caches only; a missing
-model is one MissingDependencyError that says how to fetch it, never a silent download.
+"""Pretrained extractors: MiniLM sentence encoder (mini), and BERT-base, an ImageNet ResNet-18
+fine-tuned on the in-distribution training images (features/finetune.py) and wav2vec2-large (full
+profile, GPU when present). Weights are read from local caches only; a missing model is one
+MissingDependencyError that says how to fetch it, never a silent download.
 
 Text is embedded with every class word masked (all classes and inflections, whole words, any
 case), so a text's embedding cannot read its label off the word itself (the reference tool's
@@ -11,15 +12,20 @@ from __future__ import annotations
 
 import functools
 import os
+import pickle
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lumabench import classes
 from lumabench.errors import MissingDependencyError
 from lumabench.logs import progress
+
+if TYPE_CHECKING:
+    import torch
 
 BERT = "bert-base-uncased"
 RESNET_FILE = "resnet18-f37072fd.pth"  # torchvision ResNet18_Weights.IMAGENET1K_V1
@@ -110,33 +116,70 @@ def bert_embed(texts: Sequence[str], device: str, batch_size: int, max_tokens: i
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 768), np.float32)
 
 
-def imagenet_embed(images: np.ndarray, device: str, batch_size: int) -> np.ndarray:
-    """ImageNet ResNet-18 penultimate features of uint8 [N, 32, 32, 3] images upsampled to 224, [N, 512]."""
+def load_resnet18() -> torch.nn.Module:
+    """torchvision ResNet-18 with the ImageNet weights of the local torch hub cache (never downloaded).
+
+    Built on the meta device and filled from the checkpoint, so no random init runs (and no global
+    RNG state is touched).
+    """
     import torch
     import torchvision
 
     ckpt = Path(torch.hub.get_dir()) / "checkpoints" / RESNET_FILE
+    fix = (
+        "with network: python -c 'import torchvision; torchvision.models.resnet18(weights=\"DEFAULT\")' "
+        "and copy the checkpoint, or set features.image: handcrafted"
+    )
     if not ckpt.is_file():
-        raise MissingDependencyError(
-            "ImageNet ResNet-18 weights are not in the torch hub cache",
-            ckpt,
-            "with network: python -c 'import torchvision; torchvision.models.resnet18(weights=\"DEFAULT\")' "
-            "and copy the checkpoint, or set features.image: handcrafted",
-        )
-    net = torchvision.models.resnet18()
-    net.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
-    net.fc = torch.nn.Identity()
-    net = net.to(device).eval()
-    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
-    out = []
-    starts = range(0, len(images), batch_size)
-    with torch.inference_mode():
-        for s in progress(starts, "embed images (ResNet-18)", total=len(starts), unit="batch"):
-            x = torch.from_numpy(images[s : s + batch_size]).to(device).permute(0, 3, 1, 2).float() / 255
-            x = torch.nn.functional.interpolate(x, size=224, mode="bilinear", align_corners=False)
-            out.append(net((x - mean) / std).float().cpu().numpy())
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 512), np.float32)
+        raise MissingDependencyError("ImageNet ResNet-18 weights are not in the torch hub cache", ckpt, fix)
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        with torch.device("meta"):
+            net = torchvision.models.resnet18()
+        net.load_state_dict(state, assign=True)
+    except (RuntimeError, OSError, pickle.UnpicklingError, EOFError) as exc:
+        raise MissingDependencyError(f"unreadable ImageNet ResNet-18 checkpoint ({exc})", ckpt, fix) from exc
+    return net
+
+
+def imagenet_embed(
+    images: np.ndarray,
+    device: str,
+    batch_size: int,
+    *,
+    size: int = 224,
+    labels: np.ndarray | None = None,
+    train: np.ndarray | None = None,
+    epochs: int = 0,
+    lr: float = 0.01,
+    seed: int = 0,
+) -> np.ndarray:
+    """ResNet-18 penultimate features [N, 512] of uint8 [N, H, W, 3] images resized to `size`.
+
+    With `epochs` > 0 the ImageNet network is first fine-tuned as a 42-way classifier on the rows
+    where `train` is true (labels: their class ids), and only on those (features/finetune.py);
+    then every row is embedded. `epochs` = 0 gives the frozen ImageNet features.
+    """
+    from lumabench.features import finetune
+
+    net = load_resnet18()
+    with finetune.deterministic():
+        if epochs > 0:
+            if labels is None or train is None:
+                raise ValueError("fine-tuning needs the class ids and the training-row mask")
+            rows = np.flatnonzero(np.asarray(train, dtype=bool))
+            finetune.finetune(
+                net,
+                images[rows],
+                np.asarray(labels)[rows],
+                device=device,
+                epochs=epochs,
+                lr=lr,
+                batch_size=batch_size,
+                size=size,
+                seed=seed,
+            )
+        return finetune.embed(net, images, device=device, batch_size=batch_size, size=size)
 
 
 def wav2vec2_embed(waves: Sequence[np.ndarray], device: str) -> np.ndarray:
