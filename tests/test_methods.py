@@ -187,3 +187,25 @@ def test_grouped_ensemble_equals_each_member_alone(mods: list[str]) -> None:
             assert torch.allclose(shared_z[i], z, atol=1e-4) and torch.allclose(shared_s[i], s, atol=1e-4)
             z, s = net({m: per.inputs[m][i] for m in mods})
             assert torch.allclose(own_z[i], z, atol=1e-4) and torch.allclose(own_s[i], s, atol=1e-4)
+
+
+@pytest.mark.parametrize("per_member", [True, False])
+def test_grouped_conv_path_equals_member_path(per_member: bool) -> None:
+    """The CUDA layout (one grouped convolution) and the CPU layout (member by member) agree."""
+    from lumabench.models.encoders import MultiModalNet
+    from lumabench.models.ensemble import EnsembleNet
+
+    nets = []
+    for i in range(3):
+        torch.manual_seed(10 + i)
+        nets.append(MultiModalNet(["image", "audio"], C, 0.3, 16, True, (32, 32)).eval())
+    ens = EnsembleNet(nets).eval()
+    lead = (3,) if per_member else ()
+    b = _batch(b=4, lead=lead, seed=2)
+    with torch.no_grad():
+        for m in ("image", "audio"):
+            enc = ens.encoders[m]
+            grouped = enc._grouped(b.inputs[m], per_member)
+            members = enc._conv_members(b.inputs[m], per_member)
+            assert grouped.shape == members.shape == (3, 4, grouped.shape[-1])
+            assert torch.allclose(grouped, members, atol=1e-4)

@@ -134,6 +134,17 @@ class Normaliser:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def _image_scale(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image mean/std [1, 3, 1, 1] on `device`, made once per device: building them every step
+        copied host memory to the GPU, which blocks the host until the queued kernels are done."""
+        cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = self.__dict__.setdefault("_scale", {})
+        if device not in cache:
+            cache[device] = (
+                torch.tensor(self.image_mean, device=device).view(1, 3, 1, 1),
+                torch.tensor(self.image_std, device=device).view(1, 3, 1, 1),
+            )
+        return cache[device]
+
     def batch(self, split: SplitTensors, idx: torch.Tensor, modalities: list[str]) -> Batch:
         """Gather rows `idx` (any shape, on the split's device) and scale them; missing inputs are zero."""
         shape = tuple(idx.shape)
@@ -144,8 +155,7 @@ class Normaliser:
         for m in modalities:
             have = present[:, MODALITIES.index(m)]
             if m == "image":
-                mean = torch.tensor(self.image_mean, device=dev).view(1, 3, 1, 1)
-                std = torch.tensor(self.image_std, device=dev).view(1, 3, 1, 1)
+                mean, std = self._image_scale(dev)
                 x = (split.image[flat].float() / 255.0 - mean) / std
             elif m == "audio":
                 x = (split.audio[flat].float() - self.audio_mean) / self.audio_std

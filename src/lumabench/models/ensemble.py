@@ -1,11 +1,12 @@
 """M independently initialised networks evaluated as ONE network: grouped convolutions and batched matmuls.
 
 `EnsembleNet(members)` takes M `MultiModalNet`s of the same architecture and stacks their weights
-along a leading member axis. Convolutional stages run in a grouped layout [B, M·C, H, W] (conv with
-groups = M, so member m only sees its own channel block), the fully connected stages in a batched
-layout [M, B, F] (`baddbmm`). Dropout, ReLU and max-pooling act element- or channel-wise, so they are
-shared modules and still draw independent masks per member. The result equals running each member on
-its own (tests check it), in one forward.
+along a leading member axis. On the GPU, convolutional stages run in a grouped layout
+[B, M·C, H, W] (conv with groups = M, so member m only sees its own channel block); on the CPU they
+run member by member on the stacked weights (oneDNN runs M plain convolutions faster than one grouped
+one). Fully connected stages run in a batched layout [M, B, F] (`baddbmm`). Dropout, ReLU and
+max-pooling act element- or channel-wise, so they are shared modules and still draw independent
+masks per member. The result equals running each member on its own (tests check both layouts).
 
 Why not `torch.func.vmap`: its convolution batching rule measured 2.5x slower on CPU than a grouped
 convolution of the same shapes, and vmap cannot use channels-last layouts.
@@ -92,6 +93,35 @@ class EnsembleEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, per_member: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x [M, B, ...] when `per_member`, else [B, ...] shared by all members."""
+        cpu_conv = self.conv and x.device.type == "cpu"
+        h = self._conv_members(x, per_member) if cpu_conv else self._grouped(x, per_member)
+        logits = self.head(h)
+        sigma = F.softplus(self.sigma_head(h)) if self.sigma_head is not None else None
+        return logits, sigma
+
+    def _conv_members(self, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+        """The convolutional stages member by member, [M, B, F]: on CPU, M plain channels-last
+        convolutions measured 1.2-1.8x faster than one grouped convolution (oneDNN)."""
+        layers = (*self.stem, *self.body)
+        # one unbind per weight (its backward is one stack), not one indexing op per member
+        split = {
+            j: (ly.weight.unbind(0), ly.bias.unbind(0)) for j, ly in enumerate(layers) if isinstance(ly, EnsembleConv2d)
+        }
+        outs = []
+        for i in range(self.members):
+            h = (x[i] if per_member else x).contiguous(memory_format=torch.channels_last)
+            for j, layer in enumerate(layers):
+                if j in split:
+                    h = F.conv2d(h, split[j][0][i], split[j][1][i])
+                elif isinstance(layer, EnsembleFlatten):
+                    h = h.flatten(1)
+                else:
+                    h = layer(h)
+            outs.append(h)
+        return torch.stack(outs)
+
+    def _grouped(self, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+        """Every stage for all members at once (grouped convolutions, batched matmuls), [M, B, F]."""
         m = self.members
         if self.conv:
             if per_member:  # [M, B, C, H, W] -> [B, M·C, H, W]
@@ -99,10 +129,7 @@ class EnsembleEncoder(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         elif not per_member:
             x = x.unsqueeze(0).expand(m, *x.shape)
-        h = self.body(self.stem(x))
-        logits = self.head(h)
-        sigma = F.softplus(self.sigma_head(h)) if self.sigma_head is not None else None
-        return logits, sigma
+        return self.body(self.stem(x))
 
 
 class EnsembleNet(nn.Module):
