@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := $(shell grep -v '^\#' config/apt-packages.txt)
-CORES ?= 8
+CORES ?= $(shell nproc)
 
 .PHONY: setup system-packages venv run test lint format schema lock mlflow-ui clean
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torchvision
 
+from lumabench.determinism import deterministic
 from lumabench.features import finetune, pretrained
 
 log = logging.getLogger("benchmarks.features_finetune")
@@ -59,7 +60,7 @@ def main() -> None:
         for size in args.sizes:
             net = pretrained.load_resnet18()
             kw = {"device": args.device, "batch_size": args.batch_size, "size": size}
-            with finetune.deterministic():
+            with deterministic():
                 finetune.finetune(
                     net, images[: 2 * args.batch_size], labels[: 2 * args.batch_size], epochs=1, lr=0.01, seed=0, **kw
                 )

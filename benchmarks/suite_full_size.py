@@ -29,8 +29,9 @@ import torch
 
 from lumabench import classes
 from lumabench.data import Normaliser, SplitTensors
+from lumabench.determinism import deterministic
 from lumabench.params import MODALITIES, load_params
-from lumabench.train import build_method, deterministic, score
+from lumabench.train import build_method, score
 
 log = logging.getLogger("benchmarks.suite_full_size")
 

@@ -35,6 +35,7 @@ from lumabench.params import Params, load_params
 from lumabench.paths import Paths
 from lumabench.schemas import CLIPS, MANIFEST
 from test_audio_fixture import DECOYS, SENTENCES, VOICES, build_corpus
+from tiny_models import tiny_wav2vec2
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 SR = 16000
@@ -203,20 +204,12 @@ def test_ctc_word_spans_follow_the_emission() -> None:
 
 def test_ctc_aligner_runs_a_wav2vec2_model_end_to_end() -> None:
     """The aligner's model -> emission -> spans path, with a tiny untrained wav2vec2 (no download)."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     torchaudio = pytest.importorskip("torchaudio")
     from lumabench.audio.align_ctc import CtcAligner
 
     labels = tuple(torchaudio.pipelines.WAV2VEC2_ASR_BASE_960H.get_labels())
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = torchaudio.models.wav2vec2_model(
-            extractor_mode="group_norm", extractor_conv_layer_config=None, extractor_conv_bias=False,
-            encoder_embed_dim=32, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=16,
-            encoder_pos_conv_groups=4, encoder_num_layers=1, encoder_num_heads=2, encoder_attention_dropout=0.0,
-            encoder_ff_interm_features=64, encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
-            encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=len(labels),
-        ).eval()  # fmt: skip
+    model = tiny_wav2vec2(len(labels))
     aligner = object.__new__(CtcAligner)
     aligner.device, aligner.labels, aligner.model = "cpu", labels, model
     audio = np.concatenate([_tone(0.5), _tone(0.5, 330.0)])

@@ -13,10 +13,12 @@ import torch
 
 from lumabench import classes
 from lumabench.data import Normaliser, SplitTensors
+from lumabench.determinism import deterministic
 from lumabench.methods.registry import load_all
 from lumabench.params import MODALITIES, Train
 from lumabench.params import Method as MethodSpec
-from lumabench.train import deterministic, score
+from lumabench.train import score
+from tiny_models import tiny_gemma, tiny_wav2vec2
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -107,15 +109,7 @@ def test_ctc_aligner_on_cuda_matches_cpu() -> None:
     from lumabench.audio.align_ctc import CtcAligner
 
     labels = tuple(torchaudio.pipelines.WAV2VEC2_ASR_BASE_960H.get_labels())
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = torchaudio.models.wav2vec2_model(
-            extractor_mode="group_norm", extractor_conv_layer_config=None, extractor_conv_bias=False,
-            encoder_embed_dim=32, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=16,
-            encoder_pos_conv_groups=4, encoder_num_layers=1, encoder_num_heads=2, encoder_attention_dropout=0.0,
-            encoder_ff_interm_features=64, encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
-            encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=len(labels),
-        ).eval()  # fmt: skip
+    model = tiny_wav2vec2(len(labels))
     t = np.arange(16000) / 16000
     audio = np.concatenate([0.3 * np.sin(2 * np.pi * 220 * t), 0.3 * np.sin(2 * np.pi * 330 * t)]).astype(np.float32)
     spans = {}
@@ -130,9 +124,6 @@ def test_ctc_aligner_on_cuda_matches_cpu() -> None:
 
 def test_text_generation_on_cuda_is_seeded_per_text(tmp_path) -> None:
     pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import GemmaConfig, GemmaForCausalLM, PreTrainedTokenizerFast
-
     from lumabench.params import Text
     from lumabench.text.backend import jobs_for
     from lumabench.text.transformers_backend import TransformersBackend
@@ -140,23 +131,7 @@ def test_text_generation_on_cuda_is_seeded_per_text(tmp_path) -> None:
     corpus = ["Write a short paragraph describing a horse.", "A ship sails on the blue water."] + [
         f"a {c.name} and many {c.name}s" for c in classes.CLASSES
     ]
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(
-        corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"])
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
-    )
-    fast.padding_side = "left"
-    fast.save_pretrained(tmp_path)
-    config = GemmaConfig(
-        vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=16, max_position_embeddings=128, pad_token_id=fast.pad_token_id,
-        eos_token_id=fast.eos_token_id, bos_token_id=fast.bos_token_id,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    GemmaForCausalLM(config).save_pretrained(tmp_path)
+    tiny_gemma(tmp_path, corpus)
     for dtype in ("float32", "bfloat16"):
         cfg = Text(backend="transformers", model=str(tmp_path), max_new_tokens=6, dtype=dtype, texts_per_class=2)
         backend = TransformersBackend(cfg, device="cuda")

@@ -17,6 +17,7 @@ from lumabench.schemas import GENERATED  # noqa: E402
 from lumabench.text import generate_all, run  # noqa: E402
 from lumabench.text.backend import BatchTooLarge, jobs_for  # noqa: E402
 from lumabench.text.transformers_backend import RowSampler, TransformersBackend  # noqa: E402
+from tiny_models import tiny_gemma  # noqa: E402
 
 CORPUS = [
     "Write a short paragraph describing a horse.",
@@ -30,35 +31,7 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import GemmaConfig, GemmaForCausalLM, PreTrainedTokenizerFast
-
-    out = tmp_path_factory.mktemp("tiny-gemma")
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"])
-    tok.train_from_iterator(CORPUS, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
-    )
-    fast.padding_side = "left"
-    fast.save_pretrained(out)
-    config = GemmaConfig(
-        vocab_size=len(fast),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=128,
-        pad_token_id=fast.pad_token_id,
-        eos_token_id=fast.eos_token_id,
-        bos_token_id=fast.bos_token_id,
-    )
-    torch.manual_seed(0)
-    GemmaForCausalLM(config).save_pretrained(out)
-    return out
+    return tiny_gemma(tmp_path_factory.mktemp("tiny-gemma"), CORPUS)
 
 
 def _cfg(model: Path, **kw: object) -> Text:

@@ -8,11 +8,8 @@ that the report stage reads. On CPU a rerun gives byte-identical predictions and
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,6 +19,7 @@ import torch
 from lumabench import classes as luma_classes
 from lumabench import io as lio
 from lumabench.data import Normaliser, SplitTensors, load_split
+from lumabench.determinism import deterministic
 from lumabench.errors import InputError, ParamsError
 from lumabench.evaluate import metrics as M
 from lumabench.methods.base import Method, Prediction
@@ -43,18 +41,6 @@ def pick_device(choice: str) -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
-
-
-@contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Deterministic kernels for the duration of a run (restored after)."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    before, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=warn)
 
 
 def validation_split(train: SplitTensors, fraction: float, seed: int, variant: str) -> tuple[np.ndarray, np.ndarray]:

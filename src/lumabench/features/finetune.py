@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -45,18 +43,6 @@ PAD_FRACTION = 8  # crop padding = image side / 8 (4 px on 32×32 CIFAR images)
 def training_rows(df: pd.DataFrame) -> np.ndarray:
     """Boolean mask of the accepted image rows the network may learn from: train pool, in-distribution."""
     return ((df["pool"] == "train") & (df["class_id"] < classes.N_ID)).to_numpy(dtype=bool)
-
-
-@contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Deterministic kernels while fine-tuning and embedding (previous setting restored after)."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    before, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=warn)
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:

@@ -160,10 +160,11 @@ def imagenet_embed(
     where `train` is true (labels: their class ids), and only on those (features/finetune.py);
     then every row is embedded. `epochs` = 0 gives the frozen ImageNet features.
     """
+    from lumabench.determinism import deterministic
     from lumabench.features import finetune
 
     net = load_resnet18()
-    with finetune.deterministic():
+    with deterministic():
         if epochs > 0:
             if labels is None or train is None:
                 raise ValueError("fine-tuning needs the class ids and the training-row mask")
