@@ -19,4 +19,4 @@ rule train:
     resources:
         gpu=GPU,
     shell:
-        "lumabench --set profile={params.profile} train -v '{wildcards.variant}' -m {wildcards.method} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} lumabench --set profile={params.profile} train -v '{wildcards.variant}' -m {wildcards.method} > {log} 2>&1"
