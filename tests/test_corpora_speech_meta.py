@@ -19,6 +19,7 @@ from lumabench.corpora import full, speech_meta
 from lumabench.corpora.sources import Corpus, FileSource
 from lumabench.corpora.speech_meta import (
     SwcError,
+    common_voice,
     common_voice_meta,
     librispeech_meta,
     parse_alignment_txt,
@@ -328,7 +329,7 @@ def test_common_voice_clips_not_validated_get_no_transcript(tmp_path, monkeypatc
         _write(tmp_path, "cv-corpus-17.0-en/en/clips/common_voice_en_1.mp3", b"mp3"),
         _write(tmp_path, "cv-corpus-17.0-en/en/clips/common_voice_en_9.mp3", b"mp3"),
     ]
-    monkeypatch.setattr(speech_meta, "mp3_readable", lambda: False)
+    monkeypatch.setattr(common_voice, "mp3_readable", lambda: False)
     with caplog.at_level(logging.INFO, logger="lumabench"):
         meta = common_voice_meta(tmp_path, sorted(files))
     assert meta == {
