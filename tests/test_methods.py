@@ -209,3 +209,41 @@ def test_grouped_conv_path_equals_member_path(per_member: bool) -> None:
             members = enc._conv_members(b.inputs[m], per_member)
             assert grouped.shape == members.shape == (3, 4, grouped.shape[-1])
             assert torch.allclose(grouped, members, atol=1e-4)
+
+
+def test_prediction_halves_its_chunk_on_cuda_out_of_memory(caplog: pytest.LogCaptureFixture) -> None:
+    """A chunk too large for the GPU is split until it fits; the result matches that chunk size."""
+    from lumabench.data import Normaliser, SplitTensors
+
+    g = torch.Generator().manual_seed(0)
+    n = 10
+    split = SplitTensors(
+        sample_id=[str(i) for i in range(n)],
+        label=["x"] * n,
+        class_id=torch.randint(0, C, (n,), generator=g),
+        image=torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),
+        audio=torch.randn(n, 1, 32, 32, generator=g).half(),
+        text=torch.randn(n, 16, generator=g),
+        present=torch.ones(n, 3, dtype=torch.bool),
+    )
+    method = _method("mc_dropout")
+    method.normaliser = Normaliser((0.5,) * 3, (0.25,) * 3, 0.0, 1.0)
+    real = method.predict
+    seen: list[int] = []
+
+    def small_gpu(batch: Batch) -> Prediction:
+        seen.append(len(batch.labels))
+        if len(batch.labels) > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(batch)
+
+    method.predict = small_gpu  # type: ignore[method-assign]
+    method._eval_rows = 8
+    with caplog.at_level("WARNING"):
+        got = method.predict_split(split, "test")
+    assert seen[:2] == [8, 4] and max(seen[2:]) == 2 and method._eval_rows == 2
+    assert "retrying with 2 rows per chunk" in caplog.text
+    method.predict = real  # type: ignore[method-assign]
+    method._eval_rows = 2
+    want = method.predict_split(split, "test")
+    assert torch.equal(got.probs, want.probs) and torch.equal(got.epistemic, want.epistemic)

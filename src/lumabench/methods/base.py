@@ -15,9 +15,9 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from lumabench.params import Train
 from lumabench.seeding import int_seed
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Rows x input elements one forward may hold while predicting (bounds memory; larger on CUDA).
 EVAL_BUDGET_CPU = 2**25
@@ -109,6 +110,7 @@ class Method(ABC):
         self.modalities = list(spec.modalities)
         self.normaliser: Normaliser | None = None
         self.audio_shape = (cfg.n_mels, cfg.frames)
+        self._eval_rows = 0  # prediction chunk that fitted in memory (0 = not yet known)
         with self.seeded("init"):
             self.module = self.build().to(device)
 
@@ -221,15 +223,40 @@ class Method(ABC):
             best_val_loss=float(np.mean(best_loss)),
         )
 
+    def _chunked(self, split: SplitTensors, purpose: str, fn: Callable[[Batch], T]) -> list[T]:
+        """`fn` over the split in row chunks, seeded per `purpose`; on CUDA out-of-memory, halve and redo.
+
+        The chunk size starts from `eval_batch_size()` (a budget on input elements); activations of
+        the convolutional encoders are many times their input, so a smaller GPU may not hold a chunk.
+        A smaller chunk is then kept for the rest of the run. The retry starts the split again under
+        the same seed, so the result depends only on the chunk size that fitted.
+        """
+        size = self._eval_rows or self.eval_batch_size()
+        while True:
+            try:
+                with self.seeded(purpose):
+                    out = [fn(batch) for batch in self._batches(split, size)]
+                self._eval_rows = size
+                return out
+            except torch.cuda.OutOfMemoryError:
+                if size == 1:
+                    raise
+                size = max(1, size // 2)
+                torch.cuda.empty_cache()
+                log.warning("%s: CUDA out of memory while predicting; retrying with %d rows per chunk", purpose, size)
+
     @torch.no_grad()
     def validation(self, val: SplitTensors) -> list[float]:
         """Mean validation loss per stream (same noise draws every epoch, so epochs compare fairly)."""
         self.module.eval()
+
+        def loss(batch: Batch) -> torch.Tensor:
+            with self.autocast():
+                return self.val_loss(batch).double()
+
         total = torch.zeros(self.streams, dtype=torch.float64, device=self.device)
-        with self.seeded("validation"):
-            for batch in self._batches(val, self.eval_batch_size()):
-                with self.autocast():
-                    total += self.val_loss(batch).double()
+        for part in self._chunked(val, "validation", loss):
+            total += part  # in chunk order, as a running sum
         return [float(x) / max(1, len(val)) for x in total.cpu()]
 
     @torch.no_grad()
@@ -237,12 +264,12 @@ class Method(ABC):
         """Predictions for every row of a split, chunked to bound memory, seeded per `purpose`."""
         assert self.normaliser is not None, "fit() or load() first"
         self.module.eval()
-        parts = []
-        with self.seeded(f"predict/{purpose}"):
-            for batch in self._batches(split, self.eval_batch_size()):
-                with self.autocast():
-                    parts.append(self.predict(batch).cpu())
-        return Prediction.cat(parts)
+
+        def predict(batch: Batch) -> Prediction:
+            with self.autocast():
+                return self.predict(batch).cpu()
+
+        return Prediction.cat(self._chunked(split, f"predict/{purpose}", predict))
 
     def checkpoint(self) -> dict[str, object]:
         """Everything needed to predict again: weights, input scaling, spec."""
