@@ -14,7 +14,7 @@ import soundfile as sf
 
 from lumabench import classes
 from lumabench.audio import run
-from lumabench.audio.accuracy import boundary_errors, sound_between
+from lumabench.audio.accuracy import boundary_errors, reference_spans, sound_between
 from lumabench.audio.align_sphinx import echo_free_end
 from lumabench.audio.align_types import AlignmentError, WordSpan
 from lumabench.audio.clips import (
@@ -174,6 +174,26 @@ def test_shipped_word_timings_are_cut_as_is(tmp_path: Path) -> None:
     partial = Job("ls.wav", str(tmp_path / "ls.wav"), "The horse.", "librispeech", "1-2", "librispeech", timings[1:])
     with pytest.raises(AssertionError, match="must not be force-aligned"):
         process(partial, settings, _NoAligner())
+
+
+def test_shipped_compound_word_is_split_into_its_tokens(tmp_path: Path) -> None:
+    """A hyphenated word of a corpus alignment ("x-ray") still lets the file be cut with its timings."""
+    silence = np.zeros(SR // 4, np.float32)
+    audio = np.concatenate([silence, _tone(0.3), silence, _tone(0.4, 330.0), silence])
+    sf.write(tmp_path / "swc.wav", audio, SR, subtype="PCM_16")
+    timings = [
+        {"word": "x-ray", "start_s": 0.25, "end_s": 0.55},
+        {"word": "horse", "start_s": 0.80, "end_s": 1.20},
+    ]
+    settings = Settings(42, "pocketsphinx", "", "", 0.04, 0.15, 1.2, -20.0, 40.0, ("spoken_wikipedia",))
+    job = Job("swc.wav", str(tmp_path / "swc.wav"), "X-ray horse", "spoken_wikipedia", "r", "swc", timings)
+    result = process(job, settings, _NoAligner())  # the aligner raises if it is asked
+    assert result.failure is None and [r["label"] for r in result.rows] == ["horse"]
+    assert 0.78 <= result.rows[0]["start_s"] <= 0.80
+    tokens = tokenize("X-ray horse")
+    spans = reference_spans(tokens, timings)
+    assert spans[0] == pytest.approx((0.25, 0.325)) and spans[1] == pytest.approx((0.325, 0.55))  # x | ray
+    assert spans[2] == (0.80, 1.20)
 
 
 # ------------------------------------------------------------------ CTC aligner (no weights needed)

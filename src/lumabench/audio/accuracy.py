@@ -40,21 +40,36 @@ class BoundaryError:
     end_trimmed: float
 
 
-def _ref_text(word: str) -> str | None:
+def _ref_parts(word: str, start: float, end: float) -> list[tuple[str, float, float]]:
+    """A reference word as the tokens `tokenize` makes of it, with their share of its span.
+
+    A compound ("x-ray") is one word in a corpus alignment but several tokens here; its span is shared
+    among the parts in proportion to their letters. Parts are never cut as class words (compounds are
+    not class words), so only the compound's outer edges matter, and those are exact.
+    """
     try:
         toks = tokenize(word)
     except ValueError:
-        return None
-    return "".join(t.text for t in toks) if toks else None
+        return []
+    if len(toks) <= 1:
+        return [(t.text, start, end) for t in toks]
+    letters = [max(1, len(t.text)) for t in toks]
+    total, done, out = sum(letters), 0, []
+    for t, n in zip(toks, letters, strict=True):
+        a = start + (end - start) * done / total
+        done += n
+        out.append((t.text, a, end if done == total else start + (end - start) * done / total))
+    return out
 
 
 def reference_spans(tokens: list[Token], timings: list[dict[str, Any]]) -> dict[int, tuple[float, float]]:
     """Map token index -> reference (start_s, end_s), matching the k-th occurrence of each word."""
     by_text: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for t in timings:
-        text = _ref_text(str(t["word"]))
-        if text is not None and t["start_s"] is not None and t["end_s"] is not None:
-            by_text[text].append((float(t["start_s"]), float(t["end_s"])))
+        if t["start_s"] is None or t["end_s"] is None:
+            continue
+        for text, a, b in _ref_parts(str(t["word"]), float(t["start_s"]), float(t["end_s"])):
+            by_text[text].append((a, b))
     seen: dict[str, int] = defaultdict(int)
     out: dict[int, tuple[float, float]] = {}
     for tok in tokens:
