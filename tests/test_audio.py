@@ -196,6 +196,15 @@ def test_shipped_compound_word_is_split_into_its_tokens(tmp_path: Path) -> None:
     assert spans[2] == (0.80, 1.20)
 
 
+def test_file_too_long_to_align_is_reported_not_aligned(tmp_path: Path) -> None:
+    audio = np.concatenate([np.zeros(SR, np.float32), _tone(0.4), np.zeros(SR, np.float32)])
+    sf.write(tmp_path / "long.wav", audio, SR, subtype="PCM_16")
+    settings = Settings(42, "pocketsphinx", "", "", 0.04, 0.15, 1.2, -20.0, 40.0, (), max_align_s=2.0)
+    job = Job("long.wav", str(tmp_path / "long.wav"), "a horse", "spoken_wikipedia", "r", "swc", None)
+    result = process(job, settings, _NoAligner())  # the aligner raises if it is asked
+    assert result.rows == [] and "longer than audio.max_align_s = 2 s" in (result.failure or "")
+
+
 # ------------------------------------------------------------------ CTC aligner (no weights needed)
 def test_ctc_word_spans_follow_the_emission() -> None:
     torch = pytest.importorskip("torch")

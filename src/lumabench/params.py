@@ -113,6 +113,8 @@ class Audio(Strict):
     loudness_dbfs: Annotated[float, Field(le=0.0)] = -20.0
     trim_db: Annotated[float, Field(gt=0.0)] = 40.0
     word_timings_from: list[str] = []
+    #: longest file the aligner is given (seconds); longer files need shipped word timings
+    max_align_s: Annotated[float, Field(gt=0.0)] = 120.0
     workers: Count = 0
 
     @model_validator(mode="after")

@@ -100,6 +100,7 @@ def extract(params: Params, paths: Paths, sink: ClipSink) -> dict[str, Any]:
         loudness_dbfs=cfg.loudness_dbfs,
         trim_db=cfg.trim_db,
         timings_from=tuple(cfg.word_timings_from),
+        max_align_s=cfg.max_align_s,
     )
     workers = cfg.workers or os.cpu_count() or 1
     if cfg.aligner == "ctc":

@@ -21,7 +21,7 @@ import numpy as np
 
 from lumabench.audio.accuracy import BoundaryError, boundary_errors, reference_spans
 from lumabench.audio.align_types import AlignmentError, WordSpan
-from lumabench.audio.clips import SourceError, cut_clip, read_mono, wav_bytes
+from lumabench.audio.clips import SAMPLE_RATE, SourceError, cut_clip, read_mono, wav_bytes
 from lumabench.audio.words import Token, tokenize
 from lumabench.logs import progress
 from lumabench.seeding import rng
@@ -56,6 +56,7 @@ class Settings:
     loudness_dbfs: float
     trim_db: float
     timings_from: tuple[str, ...] = ()
+    max_align_s: float = 120.0
 
 
 @dataclass
@@ -113,6 +114,13 @@ def process(job: Job, settings: Settings, aligner: Any) -> Result:
     shipped = shipped_spans(tokens, job.timings) if job.corpus in settings.timings_from else None
     if shipped is not None:  # the corpus's own alignment: cut with it, nothing to compare against
         return _cut(job, settings, audio, tokens, shipped, result)
+    seconds = len(audio) / SAMPLE_RATE
+    if seconds > settings.max_align_s:  # an hour-long article would exhaust the aligner's memory
+        result.failure = (
+            f"{seconds:.0f} s is longer than audio.max_align_s = {settings.max_align_s:g} s and has no usable "
+            "shipped word timings"
+        )
+        return result
     try:
         spans = aligner.align(audio, words, rng(settings.seed, "audio", "align", job.source_path))
     except AlignmentError as exc:
