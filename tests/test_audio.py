@@ -156,15 +156,17 @@ class _NoAligner:
         raise AssertionError("a corpus with shipped word timings must not be force-aligned")
 
 
-def test_shipped_word_timings_are_cut_as_is(tmp_path: Path) -> None:
+def _two_words(path: Path, first: str) -> tuple[list[dict], Settings]:
+    """A file with two tones (0.25-0.55 s, 0.80-1.20 s), timings naming them `first` and horse."""
     silence = np.zeros(SR // 4, np.float32)
-    audio = np.concatenate([silence, _tone(0.3), silence, _tone(0.4, 330.0), silence])
-    sf.write(tmp_path / "ls.wav", audio, SR, subtype="PCM_16")
-    timings = [
-        {"word": "the", "start_s": 0.25, "end_s": 0.55},
-        {"word": "horse", "start_s": 0.80, "end_s": 1.20},
-    ]
-    settings = Settings(42, "pocketsphinx", "", "", 0.04, 0.15, 1.2, -20.0, 40.0, ("librispeech",))
+    sf.write(path, np.concatenate([silence, _tone(0.3), silence, _tone(0.4, 330.0), silence]), SR, subtype="PCM_16")
+    timings = [{"word": first, "start_s": 0.25, "end_s": 0.55}, {"word": "horse", "start_s": 0.80, "end_s": 1.20}]
+    corpora = ("librispeech", "spoken_wikipedia")
+    return timings, Settings(42, "pocketsphinx", "", "", 0.04, 0.15, 1.2, -20.0, 40.0, corpora)
+
+
+def test_shipped_word_timings_are_cut_as_is(tmp_path: Path) -> None:
+    timings, settings = _two_words(tmp_path / "ls.wav", "the")
     job = Job("ls.wav", str(tmp_path / "ls.wav"), "The horse.", "librispeech", "1-2", "librispeech", timings)
     result = process(job, settings, _NoAligner())
     assert result.failure is None and [r["label"] for r in result.rows] == ["horse"]
@@ -178,14 +180,7 @@ def test_shipped_word_timings_are_cut_as_is(tmp_path: Path) -> None:
 
 def test_shipped_compound_word_is_split_into_its_tokens(tmp_path: Path) -> None:
     """A hyphenated word of a corpus alignment ("x-ray") still lets the file be cut with its timings."""
-    silence = np.zeros(SR // 4, np.float32)
-    audio = np.concatenate([silence, _tone(0.3), silence, _tone(0.4, 330.0), silence])
-    sf.write(tmp_path / "swc.wav", audio, SR, subtype="PCM_16")
-    timings = [
-        {"word": "x-ray", "start_s": 0.25, "end_s": 0.55},
-        {"word": "horse", "start_s": 0.80, "end_s": 1.20},
-    ]
-    settings = Settings(42, "pocketsphinx", "", "", 0.04, 0.15, 1.2, -20.0, 40.0, ("spoken_wikipedia",))
+    timings, settings = _two_words(tmp_path / "swc.wav", "x-ray")
     job = Job("swc.wav", str(tmp_path / "swc.wav"), "X-ray horse", "spoken_wikipedia", "r", "swc", timings)
     result = process(job, settings, _NoAligner())  # the aligner raises if it is asked
     assert result.failure is None and [r["label"] for r in result.rows] == ["horse"]
