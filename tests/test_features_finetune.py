@@ -218,3 +218,17 @@ def test_finetuning_on_cuda(hub: Path, corpus: tuple) -> None:
     )
     assert feats.shape == (len(images), 512) and np.isfinite(feats).all()
     assert _nearest_centroid_accuracy(feats, df) > 0.85
+
+
+def test_large_inputs_on_the_cpu_warn_with_an_estimate(
+    hub: Path, corpus: tuple, caplog: pytest.LogCaptureFixture
+) -> None:
+    images, _ = corpus
+    with caplog.at_level("WARNING", logger="lumabench"):
+        out = pretrained.imagenet_embed(images[:2], "cpu", 2, size=128)
+    assert out.shape == (2, 512)
+    assert "on the CPU at 128 px" in caplog.text and "64 is about 4x faster" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lumabench"):
+        pretrained.imagenet_embed(images[:2], "cpu", 2, size=64)
+    assert "on the CPU" not in caplog.text
