@@ -96,12 +96,16 @@ def test_grouped_ensemble_equals_each_member_on_cuda() -> None:
         "audio": torch.randn(3, 4, 1, 32, 32, generator=g),
         "text": torch.randn(3, 4, 16, generator=g),
     }
-    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
-        torch.backends.cuda.matmul.allow_tf32 = False
-        z, s = ens({m: v.to(CUDA) for m, v in x.items()}, per_member=True)
-        for i, net in enumerate(nets):
-            zc, sc = net({m: v[i] for m, v in x.items()})
-            assert torch.allclose(z[i].cpu(), zc, atol=1e-4) and torch.allclose(s[i].cpu(), sc, atol=1e-4)
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False  # full float32 matmuls, restored below
+    try:
+        with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
+            z, s = ens({m: v.to(CUDA) for m, v in x.items()}, per_member=True)
+            for i, net in enumerate(nets):
+                zc, sc = net({m: v[i] for m, v in x.items()})
+                assert torch.allclose(z[i].cpu(), zc, atol=1e-4) and torch.allclose(s[i].cpu(), sc, atol=1e-4)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 def test_ctc_aligner_on_cuda_matches_cpu() -> None:
