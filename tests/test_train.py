@@ -12,6 +12,7 @@ import torch
 from lumabench import data as ldata
 from lumabench import train
 from lumabench.errors import InputError, ParamsError
+from lumabench.features import pretrained
 from lumabench.params import MODALITIES, Params, parse_overrides, resolve_raw
 from lumabench.paths import Paths
 from lumabench.schemas import PREDICTIONS
@@ -169,7 +170,7 @@ def test_image_audio_text_decoding(paths: Paths) -> None:
 
 def test_class_words_are_masked() -> None:
     text = "The Horse met two HORSES, a seahorse, three men and a Mouse's mice; plainly plain."
-    assert ldata.mask_class_words(text) == (
+    assert pretrained.mask_class_words(text, "[MASK]") == (
         "The [MASK] met two [MASK], a seahorse, three [MASK] and a [MASK]'s [MASK]; plainly [MASK]."
     )
 

@@ -21,7 +21,6 @@ stage's `text.npy`; only perturbed texts are encoded again.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -227,14 +226,6 @@ def decode_audio(blobs: list[bytes | None], cfg: Train, chunk: int = 256) -> tup
             flush()
     flush()
     return out, have
-
-
-@functools.cache
-def mask_class_words(text: str, token: str = "[MASK]") -> str:
-    """Replace every class name and inflection (whole word, any case) by `token`."""
-    from lumabench.features.pretrained import mask_class_words as mask
-
-    return mask(text, token)
 
 
 def _encode(texts: list[str], features: Features | None) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 
 from lumabench import classes
 from lumabench.errors import MissingDependencyError
+from lumabench.local_models import from_local_cache
 from lumabench.logs import progress
 
 log = logging.getLogger(__name__)
@@ -97,14 +98,8 @@ def bert_embed(texts: Sequence[str], device: str, batch_size: int, max_tokens: i
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    try:
-        tok = AutoTokenizer.from_pretrained(BERT, local_files_only=True)
-        model = AutoModel.from_pretrained(BERT, local_files_only=True).to(device).eval()
-    except OSError as exc:
-        raise MissingDependencyError(
-            f"{BERT} is not in the local Hugging Face cache",
-            fix=f"with network: huggingface-cli download {BERT} (copy the cache), or set features.text: minilm",
-        ) from exc
+    fix = f"with network: huggingface-cli download {BERT} (copy the cache), or set features.text: minilm"
+    tok, model = from_local_cache(BERT, AutoTokenizer, AutoModel, device, "text encoder", fix)
     masked = [mask_class_words(t, tok.mask_token) for t in texts]
     out = []
     starts = range(0, len(masked), batch_size)

@@ -46,17 +46,15 @@ class Encoder(nn.Module):
         return logits, sigma
 
 
+def _conv(cin: int, cout: int, k: int) -> list[nn.Module]:
+    """conv k×k, max-pool 2, ReLU (the pool first: see the module docstring)."""
+    return [nn.Conv2d(cin, cout, k), nn.MaxPool2d(2), nn.ReLU()]
+
+
 def image_encoder(n_classes: int, dropout: float, sigma: bool = True) -> Encoder:
     """conv 3→32 k3, ReLU, maxpool 2, dropout; conv 32→64 k3, ReLU, maxpool 2, dropout; flatten (2304)."""
-    stem = nn.Sequential(nn.Conv2d(3, 32, 3), nn.MaxPool2d(2), nn.ReLU())
-    body = nn.Sequential(
-        nn.Dropout(dropout),
-        nn.Conv2d(32, 64, 3),
-        nn.MaxPool2d(2),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Flatten(),
-    )
+    stem = nn.Sequential(*_conv(3, 32, 3))
+    body = nn.Sequential(nn.Dropout(dropout), *_conv(32, 64, 3), nn.Dropout(dropout), nn.Flatten())
     return Encoder(stem, body, 64 * 6 * 6, n_classes, sigma)
 
 
@@ -74,18 +72,11 @@ def audio_encoder(n_classes: int, dropout: float, sigma: bool = True, shape: tup
     h, w = _audio_side(shape[0]), _audio_side(shape[1])
     if h < 1 or w < 1:
         raise ValueError(f"log-mel input {shape[0]}x{shape[1]} is too small for the audio encoder (min 22x22)")
-    stem = nn.Sequential(nn.Conv2d(1, 32, 5), nn.MaxPool2d(2), nn.ReLU())
+    stem = nn.Sequential(*_conv(1, 32, 5))
     body = nn.Sequential(
-        nn.Dropout(dropout),
-        nn.Conv2d(32, 64, 3),
-        nn.MaxPool2d(2),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Conv2d(64, 64, 3),
-        nn.MaxPool2d(2),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Flatten(),
+        *[nn.Dropout(dropout), *_conv(32, 64, 3)],
+        *[nn.Dropout(dropout), *_conv(64, 64, 3)],
+        *[nn.Dropout(dropout), nn.Flatten()],
     )
     return Encoder(stem, body, 64 * h * w, n_classes, sigma)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from lumabench import classes
 from lumabench.errors import MissingDependencyError, ParamsError
+from lumabench.local_models import from_local_cache
 from lumabench.wordnet import open_wordnet
 
 log = logging.getLogger(__name__)
@@ -296,21 +297,11 @@ def back_translate(texts: Sequence[str], device: str = "cpu", pivot: str = "de",
     except ImportError as exc:  # pragma: no cover - transformers is a dependency
         raise MissingDependencyError("transformers is not installed", fix="pip install transformers") from exc
 
-    def load(name: str) -> tuple[MarianTokenizer, MarianMTModel]:
-        try:
-            tok = MarianTokenizer.from_pretrained(name, local_files_only=True)
-            model = MarianMTModel.from_pretrained(name, local_files_only=True).to(device).eval()
-        except OSError as exc:
-            raise MissingDependencyError(
-                f"back-translation model {name} is not in the local model cache",
-                fix=f"on a machine with network run: huggingface-cli download {name} (then copy the cache)",
-            ) from exc
-        return tok, model
-
     import torch
 
     def translate(batch: list[str], name: str) -> list[str]:
-        tok, model = load(name)
+        fix = f"on a machine with network run: huggingface-cli download {name} (then copy the cache)"
+        tok, model = from_local_cache(name, MarianTokenizer, MarianMTModel, device, "back-translation model", fix)
         out: list[str] = []
         for i in range(0, len(batch), batch_size):
             enc = tok(batch[i : i + batch_size], return_tensors="pt", padding=True, truncation=True).to(device)
