@@ -1,4 +1,4 @@
-"""Deterministic torch kernels for a block of work (training, fine-tuning, embedding).
+"""Deterministic torch kernels and CUDA-only mixed precision for training, fine-tuning and embedding.
 
 One helper for every stage that trains or embeds with torch, so that a CPU rerun is byte-identical
 and the process-wide setting is restored afterwards (tests and notebooks run several stages in one
@@ -11,6 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 @contextlib.contextmanager
@@ -25,3 +29,12 @@ def deterministic() -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn)
+
+
+def cuda_autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[None]:
+    """bfloat16 autocast on CUDA when `enabled`; full precision on CPU, so CPU reruns stay bit-identical."""
+    import torch
+
+    if device.type == "cuda" and enabled:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -15,7 +15,6 @@ the test split and score the OOD detection, never shape the network.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from lumabench import classes
+from lumabench.determinism import cuda_autocast
 from lumabench.errors import InputError
 from lumabench.logs import progress
 from lumabench.seeding import int_seed
@@ -43,13 +43,6 @@ PAD_FRACTION = 8  # crop padding = image side / 8 (4 px on 32×32 CIFAR images)
 def training_rows(df: pd.DataFrame) -> np.ndarray:
     """Boolean mask of the accepted image rows the network may learn from: train pool, in-distribution."""
     return ((df["pool"] == "train") & (df["class_id"] < classes.N_ID)).to_numpy(dtype=bool)
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 mixed precision on CUDA only; CPU runs in float32 so its outputs are bit-reproducible."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _to_device(images: np.ndarray, rows: np.ndarray | slice, device: torch.device) -> torch.Tensor:
@@ -74,13 +67,19 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return padded[idx[0], idx[1], idx[2]].permute(0, 3, 1, 2)
 
 
-def _prepare(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize to the network input (bilinear) and apply the ImageNet normalisation."""
+def _imagenet_scale(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std [1, 3, 1, 1] on `device` (made once per run, not per batch)."""
+    return (
+        torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1),
+        torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1),
+    )
+
+
+def _prepare(x: torch.Tensor, size: int, scale: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Resize to the network input (bilinear) and apply the ImageNet normalisation `scale` (mean, std)."""
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    x = (x - mean) / std
+    x = (x - scale[0]) / scale[1]
     # NHWC suits cuDNN's tensor-core kernels; CPU keeps the default layout
     return x.contiguous(memory_format=torch.channels_last if x.is_cuda else torch.contiguous_format)
 
@@ -141,6 +140,7 @@ def finetune(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, steps) / steps)))
     gen = torch.Generator().manual_seed(int_seed(seed, STAGE, "finetune", "data"))
     y_all = torch.from_numpy(labels)
+    scale = _imagenet_scale(dev)
     history = []
     for epoch in range(epochs):
         batches = _batches(torch.randperm(len(images), generator=gen).numpy(), batch_size)
@@ -149,9 +149,9 @@ def finetune(
         seen = 0
         desc = f"fine-tune ResNet-18, epoch {epoch + 1}/{epochs}"
         for rows in progress(batches, desc, total=len(batches), unit="batch"):
-            x = _prepare(augment(_to_device(images, rows, dev), gen), size)
+            x = _prepare(augment(_to_device(images, rows, dev), gen), size, scale)
             y = y_all[rows].to(dev, non_blocking=True)
-            with _autocast(dev):
+            with cuda_autocast(dev):
                 logits = net(x)
             loss = F.cross_entropy(logits.float(), y)
             opt.zero_grad(set_to_none=True)
@@ -185,10 +185,11 @@ def embed(net: torch.nn.Module, images: np.ndarray, *, device: str, batch_size: 
     net.to(dev).eval()
     if dev.type == "cuda":
         net.to(memory_format=torch.channels_last)
+    scale = _imagenet_scale(dev)
     out = []
     starts = range(0, len(images), batch_size)
     with torch.inference_mode():
         for s in progress(starts, "embed images (ResNet-18)", total=len(starts), unit="batch"):
-            x = _prepare(_to_device(images, slice(s, s + batch_size), dev), size)
+            x = _prepare(_to_device(images, slice(s, s + batch_size), dev), size, scale)
             out.append(net(x).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, DIM), np.float32)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from lumabench.data import Batch, Normaliser, SplitTensors
+from lumabench.determinism import cuda_autocast
 from lumabench.logs import progress
 from lumabench.params import Method as MethodSpec
 from lumabench.params import Train
@@ -146,9 +147,7 @@ class Method(ABC):
 
     def autocast(self) -> contextlib.AbstractContextManager[None]:
         """bfloat16 autocast on CUDA when `train.amp`; full precision on CPU (exact and deterministic)."""
-        if self.device.type == "cuda" and self.cfg.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return cuda_autocast(self.device, self.cfg.amp)
 
     def _batches(self, split: SplitTensors, size: int) -> Iterator[Batch]:
         assert self.normaliser is not None
