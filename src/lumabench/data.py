@@ -37,6 +37,7 @@ import torch
 
 from lumabench import classes as luma_classes
 from lumabench import io as lio
+from lumabench.devices import resolve_device
 from lumabench.errors import InputError
 from lumabench.logs import progress
 from lumabench.params import MODALITIES, Features, Train
@@ -233,11 +234,11 @@ def _encode(texts: list[str], features: Features | None) -> np.ndarray:
     from lumabench.features import pretrained
 
     if features is not None and features.text == "bert":
-        device = pretrained.resolve_device(features.device)
+        device = resolve_device(features.device, "features.device")
         return pretrained.bert_embed(texts, device, features.batch_size, features.text_max_tokens)
     if features is None:
         return pretrained.minilm_embed(texts, "cpu", 256)
-    device = pretrained.resolve_device(features.device)
+    device = resolve_device(features.device, "features.device")
     return pretrained.minilm_embed(texts, device, features.batch_size, features.text_max_tokens)
 
 

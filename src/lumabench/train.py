@@ -20,6 +20,7 @@ from lumabench import classes as luma_classes
 from lumabench import io as lio
 from lumabench.data import Normaliser, SplitTensors, load_split
 from lumabench.determinism import deterministic
+from lumabench.devices import resolve_device
 from lumabench.errors import InputError, ParamsError
 from lumabench.evaluate import metrics as M
 from lumabench.methods.base import Method, Prediction
@@ -32,15 +33,6 @@ from lumabench.seeding import rng
 log = logging.getLogger(__name__)
 
 DIGITS = 6
-
-
-def pick_device(choice: str) -> torch.device:
-    """`auto` → CUDA when available, else CPU; `cuda` without a GPU is an error."""
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ParamsError("train.device is cuda but no CUDA device is visible", fix="set train.device: auto or cpu")
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
 
 
 def validation_split(train: SplitTensors, fraction: float, seed: int, variant: str) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +124,7 @@ def run(params: Params, paths: Paths, variant: str, method: str) -> dict[str, An
         raise ParamsError(f"unknown method {method!r}; known: {', '.join(params.methods)}", fix="see params.yaml")
     spec = params.methods[method]
     cfg = params.train
-    device = pick_device(cfg.device)
+    device = torch.device(resolve_device(cfg.device, "train.device"))
     data = {s: load_split(paths, variant, s, cfg, params.features) for s in ("train", "test", "ood")}
     usable = data["train"].present_any(spec.modalities)
     if usable.sum() < 2:

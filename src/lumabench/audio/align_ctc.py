@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lumabench.audio.align_types import AlignmentError, WordSpan
+from lumabench.devices import resolve_device
 from lumabench.errors import MissingDependencyError
 
 SAMPLE_RATE = 16000
@@ -84,7 +85,6 @@ class CtcAligner:
     name = "ctc"
 
     def __init__(self, model_name: str, model_dir: Path, device: str = "auto") -> None:
-        import torch
         import torchaudio
 
         weights = weights_file(model_name, model_dir)
@@ -95,9 +95,7 @@ class CtcAligner:
                 "run `lumabench --set profile=full corpora` on a machine with network (it downloads them), "
                 "or copy the file there",
             )
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = device
+        self.device = resolve_device(device, "the CTC aligner device")
         bundle = getattr(torchaudio.pipelines, model_name)
         self.labels: tuple[str, ...] = tuple(bundle.get_labels())
         self.model = bundle.get_model(dl_kwargs={"model_dir": str(model_dir), "progress": False}).to(device).eval()

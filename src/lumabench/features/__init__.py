@@ -20,6 +20,7 @@ import logging
 import numpy as np
 import pyarrow as pa
 
+from lumabench.devices import resolve_device
 from lumabench.features import handcrafted, pretrained
 from lumabench.features.inputs import MODALITIES, load_images, load_waves, read_accepted
 from lumabench.io import atomic_dir, dumps_json, read_json, write_parquet
@@ -98,7 +99,7 @@ def run(params: Params, paths: Paths) -> None:
         log.info("features up to date (%s)", paths.features)
         return
     accepted = read_accepted(paths)
-    device = pretrained.resolve_device(params.features.device)
+    device = resolve_device(params.features.device, "features.device")
     meta: dict = {"fingerprint": key, "version": VERSION, "modalities": {}}
     outputs = {}
     for m in MODALITIES:

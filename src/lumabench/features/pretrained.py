@@ -46,16 +46,6 @@ def mask_class_words(text: str, token: str) -> str:
     return _class_pattern().sub(token, text)
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise MissingDependencyError("features.device is cuda but no GPU is visible", fix="set features.device: auto")
-    return device
-
-
 def _offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
