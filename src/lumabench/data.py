@@ -40,14 +40,13 @@ from lumabench import io as lio
 from lumabench.devices import resolve_device
 from lumabench.errors import InputError
 from lumabench.logs import progress
-from lumabench.params import MODALITIES, Features, Train
+from lumabench.params import MODALITIES, SAMPLE_RATE, Features, Train
 from lumabench.paths import Paths
 from lumabench.schemas import VARIANT_ROWS
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
-SAMPLE_RATE = 16000
 TEXT_ENCODER = "all-MiniLM-L6-v2"
 LOG_FLOOR = 1e-6
 SPLITS = ("train", "test", "ood")

@@ -23,6 +23,7 @@ PosInt = Annotated[int, Field(ge=1)]
 Severity = Annotated[int, Field(ge=1, le=5)]
 Modality = Literal["image", "audio", "text"]
 MODALITIES: tuple[str, ...] = ("image", "audio", "text")
+SAMPLE_RATE = 16000  # every clip of the project: 16 kHz mono (LUMA-SPEC)
 # A sweep level is named `<definition>-<level>` (e.g. severity-3). Not '@': DVC uses '@' to name
 # matrix stages, so `variants@severity@3` could not be addressed.
 LEVEL_SEP = "-"

@@ -30,13 +30,12 @@ from lumabench.classes import ID_CLASSES, NAMES
 from lumabench.errors import InputError, LumabenchError
 from lumabench.io import atomic_dir, read_parquet, write_parquet
 from lumabench.logs import progress
-from lumabench.params import Params
+from lumabench.params import MODALITIES, Params
 from lumabench.paths import Paths
 from lumabench.schemas import CLIPS, GENERATED, IMAGES, MANIFEST, REJECTED
 from lumabench.seeding import rng
 
 log = logging.getLogger(__name__)
-MODALITIES = ("image", "audio", "text")
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from scipy.signal import resample_poly
 
 from lumabench.classes import CLASSES, by_form
 from lumabench.errors import MissingDependencyError
+from lumabench.params import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 _NOISE_STD = 100.0  # in 16-bit units
 _DECODER_ARGS = {
     "samprate": SAMPLE_RATE,

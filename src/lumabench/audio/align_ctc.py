@@ -17,8 +17,8 @@ import numpy as np
 from lumabench.audio.align_types import AlignmentError, WordSpan
 from lumabench.devices import resolve_device
 from lumabench.errors import MissingDependencyError
+from lumabench.params import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 _SEPARATOR = "|"
 
 

@@ -33,8 +33,8 @@ import numpy as np
 
 from lumabench.audio.align_types import AlignmentError, WordSpan
 from lumabench.audio.clips import CELL_S, cell_db
+from lumabench.params import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 _FRAME_RATE = 100  # pocketsphinx default: 10 ms frames
 _NOISE_STD = 10.0  # in 16-bit units, about -70 dBFS
 _DECODER_ARGS = {"samprate": SAMPLE_RATE, "lm": None, "bestpath": False, "silprob": 1e-4, "loglevel": "FATAL"}

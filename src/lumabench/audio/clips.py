@@ -14,7 +14,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-SAMPLE_RATE = 16000
+from lumabench.params import SAMPLE_RATE
+
 _FRAME_S = 0.02  # silence-trimming analysis frame
 _HOP_S = 0.005
 CELL_S = 0.005  # cell_db resolution

@@ -21,9 +21,10 @@ import numpy as np
 
 from lumabench.audio.accuracy import BoundaryError, boundary_errors, reference_spans
 from lumabench.audio.align_types import AlignmentError, WordSpan
-from lumabench.audio.clips import SAMPLE_RATE, SourceError, cut_clip, read_mono, wav_bytes
+from lumabench.audio.clips import SourceError, cut_clip, read_mono, wav_bytes
 from lumabench.audio.words import Token, tokenize
 from lumabench.logs import progress
+from lumabench.params import SAMPLE_RATE
 from lumabench.seeding import rng
 
 log = logging.getLogger("lumabench.audio")

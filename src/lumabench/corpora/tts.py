@@ -25,8 +25,8 @@ import numpy as np
 import soundfile as sf
 
 from lumabench.errors import MissingDependencyError
+from lumabench.params import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 ESPEAK_WPM = 140  # espeak-ng's default of 175 words/min is brisk; its short words then fall under 0.15 s
 ENGINE_PACKAGES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
 FESTIVAL_VOICE_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k"}

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.fft import dct
 
-SAMPLE_RATE = 16000
+from lumabench.params import SAMPLE_RATE
+
 N_FFT = 400
 HOP = 160
 N_MELS = 64

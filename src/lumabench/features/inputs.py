@@ -11,11 +11,11 @@ from PIL import Image
 from lumabench import classes
 from lumabench.errors import InputError
 from lumabench.io import read_parquet
+from lumabench.params import MODALITIES
 from lumabench.paths import Paths
 from lumabench.schemas import CLIPS, GENERATED, IMAGES
 from lumabench.variants.audio_noise import load_mono
 
-MODALITIES = ("image", "audio", "text")
 ID_COLUMN = {"image": "image_id", "audio": "clip_id", "text": "text_id"}
 _SCHEMAS = {"image": IMAGES, "audio": CLIPS, "text": GENERATED}
 _FIX = "re-run `lumabench annotate`"

@@ -17,11 +17,11 @@ import pandas as pd
 
 from lumabench import classes
 from lumabench.errors import InputError
+from lumabench.params import MODALITIES
 from lumabench.seeding import rng
 from lumabench.variants.sampling import diverse_sample
 
 log = logging.getLogger(__name__)
-MODALITIES = ("image", "audio", "text")
 STAGE = "variants"
 
 

@@ -18,8 +18,8 @@ import soundfile as sf
 from scipy import signal
 
 from lumabench.errors import InputError
+from lumabench.params import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 PEAK = 0.99
 
 
