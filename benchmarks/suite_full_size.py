@@ -19,6 +19,7 @@ then also shows what the measured seconds per epoch give for the epochs a model 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -105,8 +106,7 @@ def run_models(args: argparse.Namespace, methods: list[str]) -> list[dict]:
     normaliser = Normaliser.fit(data["train"], cfg)
     rows = []
     for name in methods:
-        ctx = deterministic() if not args.no_deterministic else torch.autograd.set_grad_enabled(True)
-        with ctx:
+        with deterministic() if not args.no_deterministic else contextlib.nullcontext():
             model = build_method(params, name, args.text_dim, device, "bench")
             _sync(device)
             report = model.fit(gpu["train"], gpu["val"], normaliser)
