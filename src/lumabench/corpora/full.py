@@ -444,13 +444,6 @@ def _audio_key(path: str) -> str:
     return key.removeprefix("audio/")
 
 
-def _speaker(corpus: str, rel: str) -> str | None:
-    parts = PurePosixPath(rel).parts
-    if corpus == "librispeech" and len(parts) >= 5 and parts[0] == "LibriSpeech":
-        return f"librispeech:{parts[2]}"
-    return None
-
-
 def _licence(src: HubSource, rel: str) -> str:
     for pattern, licence in src.licences:
         if fnmatch.fnmatch(rel, pattern):
@@ -486,7 +479,7 @@ def manifest_table(
             extra: dict[str, Any] = {}
             if kind == "speech":
                 m = meta[src.corpus].get(f.path) or speech_meta.SpeechMeta()
-                extra = {"transcript": m.transcript, "speaker": m.speaker or _speaker(src.corpus, f.path),
+                extra = {"transcript": m.transcript, "speaker": m.speaker,
                          "word_timings": m.word_timings}  # fmt: skip
             add(src.corpus, kind, corpus_dir / f.path, f.size, f.sha256, src.licence, pool=pool, **extra)
     for src, files in hubs:

@@ -112,7 +112,7 @@ def _alignment_kind(rel: str) -> str | None:
 
 
 def librispeech_meta(corpus_dir: Path, files: Sequence[str]) -> dict[str, SpeechMeta]:
-    """FLAC path -> transcript and shipped word timings, over every LibriSpeech archive's files.
+    """FLAC path -> transcript, speaker and shipped word timings, over every LibriSpeech archive's files.
 
     Utterances without an alignment keep null timings (the audio stage aligns them). Alignment
     files of utterances not in the manifest are not read: the Zenodo archive covers all 960 h.
@@ -156,8 +156,8 @@ def librispeech_meta(corpus_dir: Path, files: Sequence[str]) -> dict[str, Speech
         if n:
             log.warning("librispeech: %d %s(s) skipped", n, reason)
     log.info("librispeech: %d of %d utterances carry shipped word timings", len(timings), len(flacs))
+    # an utterance id is <reader>-<chapter>-<n>: the reader is the speaker
     return {
-        rel: SpeechMeta(transcripts.get(utt), None, timings.get(utt) or None)
+        rel: SpeechMeta(transcripts.get(utt), f"librispeech:{utt.split('-')[0]}", timings.get(utt) or None)
         for utt, rel in flacs.items()
-        if utt in transcripts or utt in timings
     }
