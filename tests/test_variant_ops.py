@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from lumabench.audio.clips import wav_bytes
 from lumabench.variants import text_noise as tn
-from lumabench.variants.audio_noise import mix_at_snr, noise_segment, snr_db, wav_bytes
+from lumabench.variants.audio_noise import mix_at_snr, noise_segment, snr_db
 from lumabench.variants.label_noise import class_scores, switch_labels
 from lumabench.variants.sampling import diverse_sample, mean_pairwise_distance
 

@@ -108,13 +108,6 @@ def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr: float) -> tuple[np.nda
     return (mix * gain).astype(np.float32), (n * gain).astype(np.float32), gain
 
 
-def wav_bytes(x: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
-    """16-bit PCM mono WAV bytes (deterministic: same samples, same bytes)."""
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(x, -1.0, 1.0), rate, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
 def read_wav_bytes(b: bytes) -> tuple[np.ndarray, int]:
     data, sr = sf.read(io.BytesIO(b), dtype="float32")
     return data, int(sr)
