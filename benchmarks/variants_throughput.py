@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lumabench.audio.clips import wav_bytes
 from lumabench.params import IMAGE_CORRUPTIONS
 from lumabench.variants import image_noise, text_noise
-from lumabench.variants.audio_noise import mix_at_snr, noise_segment, wav_bytes
+from lumabench.variants.audio_noise import mix_at_snr, noise_segment
 from lumabench.variants.label_noise import switch_labels
 from lumabench.variants.sampling import diverse_sample
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from scipy import signal
 
+from lumabench.audio.clips import SourceError, read_mono
 from lumabench.errors import InputError
 from lumabench.params import SAMPLE_RATE
 
@@ -35,16 +35,11 @@ class NoiseBank:
 
 
 def load_mono(path: Path, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read a WAV/OGG/FLAC file as float32 mono at `rate` (polyphase resampling if needed)."""
+    """Read a WAV/OGG/FLAC file as float32 mono at `rate` (the audio stage's reader; errors name the file)."""
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (OSError, RuntimeError) as exc:
-        raise InputError(f"unreadable audio ({exc})", path, "re-run the stage that wrote it") from exc
-    x = data.mean(axis=1)
-    if sr != rate:
-        g = np.gcd(int(sr), rate)
-        x = signal.resample_poly(x, rate // g, int(sr) // g).astype(np.float32)
-    return np.ascontiguousarray(x, dtype=np.float32)
+        return np.ascontiguousarray(read_mono(path, rate))
+    except SourceError as exc:
+        raise InputError(str(exc), path, "re-run the stage that wrote it") from exc
 
 
 def load_bank(manifest: pd.DataFrame, root: Path) -> NoiseBank:
