@@ -11,6 +11,7 @@ seconds, accuracy and OOD AUROC; then the suite's total.
     .venv/bin/python benchmarks/suite_full_size.py                    # CUDA when present
     .venv/bin/python benchmarks/suite_full_size.py --device cpu --scale 0.05 --max-epochs 3
     .venv/bin/python benchmarks/suite_full_size.py --json suite.json  # also write the figures
+    .venv/bin/python benchmarks/suite_full_size.py --parallel 3 --set train.cuda_graphs=true
 
 `--scale` shrinks every split (for a quick look on a CPU); `--max-epochs` caps each fit (the table
 then also shows what the measured seconds per epoch give for the epochs a model really ran).
@@ -88,7 +89,7 @@ def _sync(device: torch.device) -> None:
 
 def run_models(args: argparse.Namespace, methods: list[str]) -> list[dict]:
     """Fit and predict `methods` one after another in this process; one figures row per model."""
-    overrides = ["profile=full"] + ([f"train.max_epochs={args.max_epochs}"] if args.max_epochs else [])
+    overrides = ["profile=full"] + ([f"train.max_epochs={args.max_epochs}"] if args.max_epochs else []) + args.set
     params = load_params(args.params, overrides)
     cfg = params.train
     if args.device == "auto":
@@ -98,9 +99,10 @@ def run_models(args: argparse.Namespace, methods: list[str]) -> list[dict]:
     t0 = time.perf_counter()
     data = build_data(args.scale, args.text_dim, cfg.n_mels, cfg.frames)
     log.info(
-        "device %s (%s), rows %s, built in %.1f s, amp %s, deterministic %s",
+        "device %s (%s), rows %s, built in %.1f s, amp %s, deterministic %s, cuda_graphs %s, ensemble_conv %s",
         device, torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads",
         {k: len(v) for k, v in data.items()}, time.perf_counter() - t0, cfg.amp, not args.no_deterministic,
+        cfg.cuda_graphs, cfg.ensemble_conv,
     )  # fmt: skip
     gpu = {k: v.to(device) for k, v in data.items()}
     normaliser = Normaliser.fit(data["train"], cfg)
@@ -162,6 +164,10 @@ def main() -> None:
     ap.add_argument("--no-deterministic", action="store_true", help="skip deterministic kernels (CUDA speed)")
     ap.add_argument("--parallel", type=int, default=1, help="models trained at once, one process each (same GPU)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="a params override, e.g. train.cuda_graphs=true (repeatable)",
+    )  # fmt: skip
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("lumabench").setLevel(logging.WARNING)
@@ -180,7 +186,7 @@ def main() -> None:
     total = time.perf_counter() - suite_start
     log.info("suite: %d models in %.1f s (%.1f min), %d at a time", len(rows), total, total / 60, args.parallel)
     if args.json:
-        out = {"scale": args.scale, "max_epochs": args.max_epochs, "parallel": args.parallel}
+        out = {"scale": args.scale, "max_epochs": args.max_epochs, "parallel": args.parallel, "set": args.set}
         out["total_s"] = round(total, 1)
         args.json.write_text(json.dumps({**out, "models": rows}, indent=1) + "\n")
 

@@ -2,11 +2,14 @@
 
 Shapes are the full profile's: image 3x32x32 (uint8), log-mel 1x128x128, text 384-d (MiniLM) or 768-d
 (--text-dim 768). Settings are the LUMA baselines': batch 128, MC Dropout 100 samples, Deep Ensemble 10
-members, heteroscedastic T = 100. Training = forward + backward + Adam step through the same batching
-code the stage uses; inference = `predict_split` (all MC samples / members and σ draws included).
+members, heteroscedastic T = 100. Training = the stage's own step (`Method.train_step`: row gather,
+forward, backward, Adam; one replayed CUDA graph with `--set cuda_graphs=true`); inference =
+`predict_split` (all MC samples / members and σ draws included). Both run under deterministic
+kernels, as the stage does, unless `--no-deterministic`.
 
     .venv/bin/python benchmarks/train_throughput.py                  # CPU, and CUDA when present
     .venv/bin/python benchmarks/train_throughput.py --device cpu --seconds 3
+    .venv/bin/python benchmarks/train_throughput.py --device cuda --set cuda_graphs=true
 
 Reference (LUMA reference implementation, 2-core CPU), train / test samples/s:
 MCD image 838/59, MCD audio 66/1.6, MCD text 930/465, DE fused 5.1/22, RCML fused 51/101.
@@ -15,13 +18,16 @@ MCD image 838/59, MCD audio 66/1.6, MCD text 930/465, DE fused 5.1/22, RCML fuse
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
 
 import numpy as np
 import torch
+import yaml
 
 from lumabench.data import Normaliser, SplitTensors
+from lumabench.determinism import deterministic
 from lumabench.methods.registry import load_all
 from lumabench.params import MODALITIES, Train
 from lumabench.params import Method as MethodSpec
@@ -62,31 +68,32 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(name: str, device: torch.device, seconds: float, text_dim: int) -> tuple[float, float]:
-    """(train samples/s, inference samples/s) of one model, each timed for about `seconds`."""
+def measure(
+    name: str, device: torch.device, seconds: float, text_dim: int, train: dict[str, object] | None = None
+) -> tuple[float, float]:
+    """(train samples/s, inference samples/s) of one model, each timed for about `seconds`.
+
+    `train`: `params.train` settings over the defaults (e.g. cuda_graphs, ensemble_conv, amp).
+    """
     kind, mods = MODELS[name]
-    cfg = Train(batch_size=128)
+    cfg = Train(**{"batch_size": 128, **(train or {})})
     spec = MethodSpec(kind=kind, modalities=mods)
     method = load_all()[kind](spec, cfg, 42, text_dim, device, 0, ("bench", name))
     norm = Normaliser(tuple(cfg.image_mean), tuple(cfg.image_std), 0.0, 1.0)  # type: ignore[arg-type]
     method.normaliser = norm
     n = 1024
     split = synthetic_split(n, text_dim, device)
-    opt = torch.optim.Adam(method.module.parameters(), lr=cfg.lr)
     members = method.streams
     gen = torch.Generator().manual_seed(1)
+    train_step = method.train_step(method.make_optimizer(), split, norm)  # the stage's own step
 
     def step() -> None:
         idx = torch.randint(0, n, (members, cfg.batch_size), generator=gen).to(device)
-        batch = norm.batch(split, idx[0] if members == 1 else idx, mods)
-        with method.autocast():
-            loss = method.loss(batch, 1)
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt.step()
+        train_step(idx[0] if members == 1 else idx, 1)
 
     method.module.train()
-    step()  # warm-up (allocations, kernel selection)
+    for _ in range(5 if device.type == "cuda" else 1):  # warm-up: allocations, kernels, CUDA-graph capture
+        step()
     _sync(device)
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds or steps < 2:
@@ -113,15 +120,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement (default 2 s)")
     ap.add_argument("--text-dim", type=int, default=384, choices=[384, 768])
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="a params.train setting, e.g. cuda_graphs=true or ensemble_conv=members (repeatable)",
+    )  # fmt: skip
+    ap.add_argument("--no-deterministic", action="store_true", help="skip deterministic kernels (CUDA speed)")
     args = ap.parse_args()
+    train = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     header = f"{'model':<11} {'device':<6} {'train/s':>9} {'ref':>7} {'x':>6} {'infer/s':>9} {'ref':>6} {'x':>7}"
-    log.info("threads %d, text %d-d\n%s", torch.get_num_threads(), args.text_dim, header)
+    log.info("threads %d, text %d-d, train %s\n%s", torch.get_num_threads(), args.text_dim, train, header)
     for dev in devices:
         for name in args.models:
-            tr, inf = measure(name, torch.device(dev), args.seconds, args.text_dim)
+            with contextlib.nullcontext() if args.no_deterministic else deterministic():  # as the stage runs
+                tr, inf = measure(name, torch.device(dev), args.seconds, args.text_dim, train)
             rt, ri = REFERENCE[name]
             log.info(f"{name:<11} {dev:<6} {tr:>9.1f} {rt:>7} {tr / rt:>6.1f} {inf:>9.1f} {ri:>6} {inf / ri:>7.1f}")
 

@@ -1,4 +1,4 @@
-"""The CUDA paths: training (bf16 autocast), the grouped ensemble, the CTC aligner and text generation.
+"""The CUDA paths: training (bf16 autocast, CUDA graphs), the grouped ensemble, the CTC aligner, text generation.
 
 Skipped where no CUDA device is visible (CI has none); run on a GPU machine with
 `pytest tests/test_cuda.py`. Each test compares the GPU result with the CPU one or checks numbers
@@ -52,12 +52,14 @@ def _split(n: int, seed: int, ood: bool = False) -> SplitTensors:
     )
 
 
-def _fit_predict(kind: str, device: torch.device) -> dict:
+def _fit_predict(kind: str, device: torch.device, cfg: Train = CFG, out: list | None = None) -> dict:
     spec = MethodSpec(kind=kind, modalities=["image", "audio", "text"], samples=10, members=3, sigma_samples=10)
     train, val, test, ood = _split(640, 1), _split(160, 2), _split(200, 3), _split(200, 4, ood=True)
-    norm = Normaliser.fit(train, CFG)
+    norm = Normaliser.fit(train, cfg)
     with deterministic():
-        method = load_all()[kind](spec, CFG, classes.N_ID, 32, device, 42, ("cuda-test", kind))
+        method = load_all()[kind](spec, cfg, classes.N_ID, 32, device, 42, ("cuda-test", kind))
+        if out is not None:
+            out.append(method)
         report = method.fit(train.to(device), val.to(device), norm)
         pt = method.predict_split(test.to(device), "test")
         again = method.predict_split(test.to(device), "test")
@@ -78,6 +80,53 @@ def test_training_on_cuda_learns_like_on_cpu(kind: str) -> None:
     assert gpu["test"]["acc"] > 4 * chance, gpu["test"]
     assert abs(gpu["test"]["acc"] - cpu["test"]["acc"]) < 0.12, (gpu["test"]["acc"], cpu["test"]["acc"])
     assert gpu["ood"]["auroc_epistemic"] > 0.5
+
+
+@pytest.mark.parametrize("kind", ["mc_dropout", "deep_ensemble", "rcml"])
+def test_cuda_graph_training_learns_like_eager(kind: str) -> None:
+    """`train.cuda_graphs`: the step is really replayed, and the model learns as the eager loop does."""
+    methods: list = []
+    graphed = _fit_predict(kind, CUDA, CFG.model_copy(update={"cuda_graphs": True}), methods)
+    eager = _fit_predict(kind, CUDA)
+    g = methods[0].graphed
+    assert g is not None and not g.failed
+    epochs = graphed["report"].epochs
+    # 640 rows, batch 64: 10 full batches per epoch, 3 of them warm-up in the first epoch
+    assert g.replays == 10 * epochs - 3 and g.eager_steps == 0
+    # RCML's KL weight changes every epoch (annealed over 50): one capture per epoch
+    assert g.captures == (epochs if kind == "rcml" else 1)
+    assert graphed["test"]["acc"] > 4 / N_CLASSES, graphed["test"]
+    assert abs(graphed["test"]["acc"] - eager["test"]["acc"]) < 0.12, (graphed["test"], eager["test"])
+    assert graphed["ood"]["auroc_epistemic"] > 0.5
+
+
+def test_cuda_graph_step_sees_the_reduced_learning_rate() -> None:
+    """ReduceLROnPlateau writes the tensor lr in place; a replayed Adam step must use the new value."""
+    net = torch.nn.Linear(4, 1).to(CUDA)
+    lr = torch.tensor(0.1, device=CUDA)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, fused=True, capturable=True)
+    x = torch.randn(8, 4, device=CUDA)
+
+    def step(idx: torch.Tensor, epoch: int) -> None:
+        opt.zero_grad(set_to_none=True)
+        net(x[idx]).sum().backward()
+        opt.step()
+
+    from lumabench.methods.cuda_graph import GraphedStep
+
+    g = GraphedStep(step, opt, warmup=2)
+    idx = torch.arange(8, device=CUDA)
+    for _ in range(4):
+        g(idx, 1)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    sched.step(1.0)
+    sched.step(2.0)  # no improvement: lr 0.1 -> 0.05
+    assert abs(float(lr) - 0.05) < 1e-7
+    before = net.bias.detach().clone()
+    g(idx, 1)
+    # Adam's first steps move each weight by about lr: the replayed step moved the bias by ~0.05
+    moved = float((net.bias.detach() - before).abs())
+    assert g.replays == 3 and 0.03 < moved < 0.07, moved
 
 
 def test_grouped_ensemble_equals_each_member_on_cuda() -> None:

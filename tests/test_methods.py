@@ -247,3 +247,24 @@ def test_prediction_halves_its_chunk_on_cuda_out_of_memory(caplog: pytest.LogCap
     method._eval_rows = 2
     want = method.predict_split(split, "test")
     assert torch.equal(got.probs, want.probs) and torch.equal(got.epistemic, want.epistemic)
+
+
+@pytest.mark.parametrize("layout", ["grouped", "members"])
+def test_ensemble_conv_layout_is_chosen_by_params(layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`train.ensemble_conv` picks the layout on any device; both give the members' outputs."""
+    from lumabench.models.ensemble import EnsembleEncoder
+
+    cfg = CFG.model_copy(update={"ensemble_conv": layout})
+    spec = MethodSpec(kind="deep_ensemble", modalities=["image", "audio"], members=2)
+    method = load_all()["deep_ensemble"](spec, cfg, C, 16, torch.device("cpu"), 3, ("v", "de"))
+    used: list[str] = []
+    for name in ("_grouped", "_conv_members"):
+        real = getattr(EnsembleEncoder, name)
+        monkeypatch.setattr(
+            EnsembleEncoder, name, lambda self, x, pm, _r=real, _n=name: used.append(_n) or _r(self, x, pm)
+        )
+    b = _batch(b=4)
+    with torch.no_grad():
+        z, _ = method.module.eval()({m: b.inputs[m] for m in ("image", "audio")}, per_member=False)
+    assert used == ["_grouped" if layout == "grouped" else "_conv_members"] * 2
+    assert z.shape == (2, 2, 4, C)

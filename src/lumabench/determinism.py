@@ -32,9 +32,13 @@ def deterministic() -> Iterator[None]:
 
 
 def cuda_autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[None]:
-    """bfloat16 autocast on CUDA when `enabled`; full precision on CPU, so CPU reruns stay bit-identical."""
+    """bfloat16 autocast on CUDA when `enabled`; full precision on CPU, so CPU reruns stay bit-identical.
+
+    The cast-weight cache is off: every weight is used once per forward here, and a cache is not
+    allowed inside a captured CUDA graph (`methods.cuda_graph`).
+    """
     import torch
 
     if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext()

@@ -408,6 +408,11 @@ class Train(Strict):
     val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
+    # ensemble convolutions: "members" (one per member; faster on CPU), "grouped" (one grouped
+    # convolution), "auto" = members on CPU, grouped on CUDA
+    ensemble_conv: Literal["auto", "grouped", "members"] = "auto"
+    # CUDA only: capture the training step once as a CUDA graph and replay it (less launch overhead)
+    cuda_graphs: bool = False
     n_mels: PosInt = 128
     n_fft: PosInt = 400
     hop_length: PosInt = 200

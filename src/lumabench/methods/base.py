@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
@@ -26,6 +26,7 @@ from torch import nn
 from lumabench.data import Batch, Normaliser, SplitTensors
 from lumabench.determinism import cuda_autocast
 from lumabench.logs import progress
+from lumabench.methods.cuda_graph import GraphedStep
 from lumabench.params import Method as MethodSpec
 from lumabench.params import Train
 from lumabench.seeding import int_seed
@@ -112,6 +113,7 @@ class Method(ABC):
         self.normaliser: Normaliser | None = None
         self.audio_shape = (cfg.n_mels, cfg.frames)
         self._eval_rows = 0  # prediction chunk that fitted in memory (0 = not yet known)
+        self.graphed: GraphedStep | None = None
         with self.seeded("init"):
             self.module = self.build().to(device)
 
@@ -135,6 +137,11 @@ class Method(ABC):
     #: forward passes per input row at prediction time (sizes prediction chunks)
     def repeats(self) -> int:
         return 1
+
+    def step_key(self, epoch: int) -> Hashable:
+        """What `loss(batch, epoch)` takes from `epoch` as a Python value; a captured CUDA-graph step
+        is captured again when it changes. None: the loss does not depend on the epoch."""
+        return None
 
     # ------------------------------------------------------------ shared machinery
     @contextlib.contextmanager
@@ -177,13 +184,11 @@ class Method(ABC):
         self.normaliser = normaliser
         cfg = self.cfg
         start = time.perf_counter()
-        # fused Adam on CUDA: one kernel for every parameter instead of several per tensor
-        opt = torch.optim.Adam(
-            self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=self.device.type == "cuda"
-        )
+        opt = self.make_optimizer()
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience
         )
+        step = self.train_step(opt, train, normaliser)
         order = torch.Generator().manual_seed(int_seed(self.seed, "train", *self.key, "order"))
         n, m = len(train), self.streams
         best_loss = [math.inf] * m
@@ -197,12 +202,7 @@ class Method(ABC):
                 perms = torch.stack([torch.randperm(n, generator=order) for _ in range(m)]).to(self.device)
                 for s in range(0, n, cfg.batch_size):
                     idx = perms[:, s : s + cfg.batch_size]
-                    batch = normaliser.batch(train, idx[0] if m == 1 else idx, self.modalities)
-                    with self.autocast():
-                        loss = self.loss(batch, epoch)
-                    opt.zero_grad(set_to_none=True)
-                    loss.sum().backward()
-                    opt.step()
+                    step(idx[0] if m == 1 else idx, epoch)
                 vl = self.validation(val)
                 sched.step(float(np.mean(vl)))
                 improved = [i for i in range(m) if vl[i] < best_loss[i]]
@@ -221,6 +221,38 @@ class Method(ABC):
             best_epoch=max(best_epoch),
             best_val_loss=float(np.mean(best_loss)),
         )
+
+    def make_optimizer(self) -> torch.optim.Adam:
+        """Adam; on CUDA fused (one kernel for every parameter), and graph-capturable when asked."""
+        cfg, cuda = self.cfg, self.device.type == "cuda"
+        if cuda and cfg.cuda_graphs:  # a tensor lr: ReduceLROnPlateau writes it in place, the graph reads it
+            lr = torch.tensor(cfg.lr, dtype=torch.float32, device=self.device)
+            return torch.optim.Adam(
+                self.module.parameters(), lr=lr, weight_decay=cfg.weight_decay, fused=True, capturable=True
+            )
+        return torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda)
+
+    def train_step(
+        self, opt: torch.optim.Optimizer, train: SplitTensors, normaliser: Normaliser
+    ) -> Callable[[torch.Tensor, int], None]:
+        """`step(idx, epoch)`: one optimiser step on rows `idx` ([B], or [streams, B] for ensembles).
+
+        With `train.cuda_graphs` on CUDA the step is captured once and replayed (`methods.cuda_graph`).
+        """
+
+        def eager(idx: torch.Tensor, epoch: int) -> None:
+            batch = normaliser.batch(train, idx, self.modalities)
+            with self.autocast():
+                loss = self.loss(batch, epoch)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+
+        if self.device.type != "cuda" or not self.cfg.cuda_graphs:
+            return eager
+        graphed = GraphedStep(eager, opt)
+        self.graphed = graphed  # replay and capture counts, for tests and benchmarks
+        return lambda idx, epoch: graphed(idx, epoch, self.step_key(epoch))
 
     def _chunked(self, split: SplitTensors, purpose: str, fn: Callable[[Batch], T]) -> list[T]:
         """`fn` over the split in row chunks, seeded per `purpose`; on CUDA out-of-memory, halve and redo.

@@ -40,7 +40,7 @@ class DeepEnsemble(Method):
                 self.modalities, self.n_classes, self.spec.dropout, self.text_dim, True, self.audio_shape
             )
             members.append(net)
-        return EnsembleNet(members)
+        return EnsembleNet(members, self.cfg.ensemble_conv)
 
     def _member_losses(self, batch: Batch, per_member: bool) -> torch.Tensor:
         """Heteroscedastic CE [M, B] of each member's fused output."""

@@ -46,9 +46,11 @@ class RCML(Method):
         evidential = (fused_loss + (per_view * mask).sum(0)) / (1.0 + mask.sum(0))
         return evidential + self.spec.conflict_weight * conflictive_degree(evidence + 1.0, batch.mask)
 
+    def step_key(self, epoch: int) -> float:
+        return min(1.0, epoch / self.spec.kl_anneal_epochs)
+
     def loss(self, batch: Batch, epoch: int) -> torch.Tensor:
-        kl = min(1.0, epoch / self.spec.kl_anneal_epochs)
-        return self._loss_rows(batch, kl).mean().unsqueeze(0)
+        return self._loss_rows(batch, self.step_key(epoch)).mean().unsqueeze(0)
 
     def val_loss(self, batch: Batch) -> torch.Tensor:
         return self._loss_rows(batch, 1.0).sum().unsqueeze(0)

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lumabench.models.dropout import Dropout
+
 IMAGE_SHAPE = (3, 32, 32)
 AUDIO_SHAPE = (1, 128, 128)
 
@@ -54,7 +56,7 @@ def _conv(cin: int, cout: int, k: int) -> list[nn.Module]:
 def image_encoder(n_classes: int, dropout: float, sigma: bool = True) -> Encoder:
     """conv 3→32 k3, ReLU, maxpool 2, dropout; conv 32→64 k3, ReLU, maxpool 2, dropout; flatten (2304)."""
     stem = nn.Sequential(*_conv(3, 32, 3))
-    body = nn.Sequential(nn.Dropout(dropout), *_conv(32, 64, 3), nn.Dropout(dropout), nn.Flatten())
+    body = nn.Sequential(Dropout(dropout), *_conv(32, 64, 3), Dropout(dropout), nn.Flatten())
     return Encoder(stem, body, 64 * 6 * 6, n_classes, sigma)
 
 
@@ -74,9 +76,9 @@ def audio_encoder(n_classes: int, dropout: float, sigma: bool = True, shape: tup
         raise ValueError(f"log-mel input {shape[0]}x{shape[1]} is too small for the audio encoder (min 22x22)")
     stem = nn.Sequential(*_conv(1, 32, 5))
     body = nn.Sequential(
-        *[nn.Dropout(dropout), *_conv(32, 64, 3)],
-        *[nn.Dropout(dropout), *_conv(64, 64, 3)],
-        *[nn.Dropout(dropout), nn.Flatten()],
+        *[Dropout(dropout), *_conv(32, 64, 3)],
+        *[Dropout(dropout), *_conv(64, 64, 3)],
+        *[Dropout(dropout), nn.Flatten()],
     )
     return Encoder(stem, body, 64 * h * w, n_classes, sigma)
 
@@ -84,7 +86,7 @@ def audio_encoder(n_classes: int, dropout: float, sigma: bool = True, shape: tup
 def text_encoder(n_classes: int, dropout: float, in_dim: int, sigma: bool = True) -> Encoder:
     """in_dim (384 MiniLM / 768 BERT) → 512 → 256, each ReLU and dropout."""
     stem = nn.Sequential(nn.Linear(in_dim, 512), nn.ReLU())
-    body = nn.Sequential(nn.Dropout(dropout), nn.Linear(512, 256), nn.ReLU(), nn.Dropout(dropout))
+    body = nn.Sequential(Dropout(dropout), nn.Linear(512, 256), nn.ReLU(), Dropout(dropout))
     return Encoder(stem, body, 256, n_classes, sigma)
 
 

@@ -1,12 +1,13 @@
 """M independently initialised networks evaluated as ONE network: grouped convolutions and batched matmuls.
 
-`EnsembleNet(members)` takes M `MultiModalNet`s of the same architecture and stacks their weights
-along a leading member axis. On the GPU, convolutional stages run in a grouped layout
-[B, M·C, H, W] (conv with groups = M, so member m only sees its own channel block); on the CPU they
-run member by member on the stacked weights (oneDNN runs M plain convolutions faster than one grouped
-one). Fully connected stages run in a batched layout [M, B, F] (`baddbmm`). Dropout, ReLU and
-max-pooling act element- or channel-wise, so they are shared modules and still draw independent
-masks per member. The result equals running each member on its own (tests check both layouts).
+`EnsembleNet(members, conv)` takes M `MultiModalNet`s of the same architecture and stacks their
+weights along a leading member axis. Convolutional stages run either in a grouped layout
+[B, M·C, H, W] (conv with groups = M, so member m only sees its own channel block) or member by
+member on the stacked weights (`conv` = "grouped" / "members"; "auto" = members on the CPU, where
+oneDNN runs M plain convolutions faster than one grouped one, grouped on CUDA). Fully connected
+stages run in a batched layout [M, B, F] (`baddbmm`). Dropout, ReLU and max-pooling act element- or
+channel-wise, so they are shared modules and still draw independent masks per member. The result
+equals running each member on its own (tests check both layouts).
 
 Why not `torch.func.vmap`: its convolution batching rule measured 2.5x slower on CPU than a grouped
 convolution of the same shapes, and vmap cannot use channels-last layouts.
@@ -14,11 +15,15 @@ convolution of the same shapes, and vmap cannot use channels-last layouts.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lumabench.models.encoders import Encoder, MultiModalNet
+
+ConvLayout = Literal["auto", "grouped", "members"]
 
 
 class EnsembleConv2d(nn.Module):
@@ -81,9 +86,10 @@ def _stack_layers(seqs: list[nn.Sequential]) -> nn.Sequential:
 class EnsembleEncoder(nn.Module):
     """M copies of one `Encoder`; logits and σ [M, B, C]."""
 
-    def __init__(self, members: list[Encoder]) -> None:
+    def __init__(self, members: list[Encoder], conv: ConvLayout = "auto") -> None:
         super().__init__()
         self.members = len(members)
+        self.layout = conv
         self.conv = isinstance(members[0].stem[0], nn.Conv2d)  # type: ignore[index]
         self.stem = _stack_layers([e.stem for e in members])  # type: ignore[misc]
         self.body = _stack_layers([e.body for e in members])  # type: ignore[misc]
@@ -93,15 +99,16 @@ class EnsembleEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, per_member: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x [M, B, ...] when `per_member`, else [B, ...] shared by all members."""
-        cpu_conv = self.conv and x.device.type == "cpu"
-        h = self._conv_members(x, per_member) if cpu_conv else self._grouped(x, per_member)
+        by_member = self.layout == "members" or (self.layout == "auto" and x.device.type == "cpu")
+        h = self._conv_members(x, per_member) if self.conv and by_member else self._grouped(x, per_member)
         logits = self.head(h)
         sigma = F.softplus(self.sigma_head(h)) if self.sigma_head is not None else None
         return logits, sigma
 
     def _conv_members(self, x: torch.Tensor, per_member: bool) -> torch.Tensor:
         """The convolutional stages member by member, [M, B, F]: on CPU, M plain channels-last
-        convolutions measured 1.2-1.8x faster than one grouped convolution (oneDNN)."""
+        convolutions measured 1.2-1.8x faster than one grouped convolution (oneDNN); on CUDA it is
+        a measurement away (`train.ensemble_conv`)."""
         layers = (*self.stem, *self.body)
         # one unbind per weight (its backward is one stack), not one indexing op per member
         split = {
@@ -135,12 +142,12 @@ class EnsembleEncoder(nn.Module):
 class EnsembleNet(nn.Module):
     """M `MultiModalNet`s in one forward: logits, σ [M, V, B, C]."""
 
-    def __init__(self, members: list[MultiModalNet]) -> None:
+    def __init__(self, members: list[MultiModalNet], conv: ConvLayout = "auto") -> None:
         super().__init__()
         self.modalities = list(members[0].modalities)
         self.members = len(members)
         self.encoders = nn.ModuleDict(
-            {mod: EnsembleEncoder([net.encoders[mod] for net in members]) for mod in self.modalities}  # type: ignore[misc]
+            {mod: EnsembleEncoder([net.encoders[mod] for net in members], conv) for mod in self.modalities}  # type: ignore[misc]
         )
 
     def forward(self, inputs: dict[str, torch.Tensor], per_member: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
