@@ -171,6 +171,26 @@ def test_slurm_profile_asks_gpus_for_gpu_rules() -> None:
     assert {r for r, res in slurm["set-resources"].items() if res.get("gpu") == 1} == gpu_rules
 
 
+def test_full_profile_trains_in_gpu_slots_and_runs_other_gpu_rules_alone() -> None:
+    """Locally, training jobs share the GPU (`gpu_train` slots); audio, text and features take it whole."""
+    out = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--forceall", "--config", "profile=full"],
+        cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    resources: dict[str, set[str]] = {}
+    for block in out.stdout.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        found = re.search(r"^\s*resources: (.*)$", block, re.M)
+        resources.setdefault(rule, set()).add(found.group(1) if found else "")
+    gpu_rules = {s.name for s in STAGES if s.gpu} - {"train"}
+    assert gpu_rules and all(any("gpu=1" in r for r in resources[g]) for g in gpu_rules), resources
+    assert all("gpu_train=1" in r and "gpu=" not in r for r in resources["train"]), resources["train"]
+    default = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
+    slots = dict(r.split("=") for r in default["resources"])
+    assert int(slots["gpu"]) == 1 and int(slots["gpu_train"]) >= 1
+
+
 def test_dvc_plots_match_the_files_the_report_writes() -> None:
     from lumabench.report.plotdata import dvc_plot_definitions
 

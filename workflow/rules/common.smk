@@ -6,7 +6,9 @@ LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 VARIANTS = config["run"]["variants"]
 METHODS = config["run"]["methods"]
-# GPU rules ask for one GPU only in the full profile; the mini profile runs on CPU.
+# GPU rules ask for one GPU only in the full profile; the mini profile runs on CPU. Training jobs
+# ask for one of the GPU's training slots instead (`gpu_train`, several per GPU in
+# profiles/default): a baseline model leaves most of a large GPU idle.
 GPU = 1 if PROFILE == "full" else 0
 
 

@@ -17,6 +17,6 @@ rule train:
         "../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=GPU,
+        gpu_train=GPU,
     shell:
         "OMP_NUM_THREADS={threads} lumabench --set profile={params.profile} train -v '{wildcards.variant}' -m {wildcards.method} > {log} 2>&1"
