@@ -102,7 +102,7 @@ def measure(
     _sync(device)
     train_rate = steps * cfg.batch_size / (time.perf_counter() - t0)
 
-    rows = min(n, method.eval_batch_size(), 8 if device.type == "cpu" else n)
+    rows = min(n, method.eval_batch_size())  # one prediction chunk of the stage's own size
     part = split.subset(np.arange(rows))
     method.predict_split(part, "warm-up")
     _sync(device)

@@ -119,6 +119,22 @@ def test_rerun_is_byte_identical(paths: Paths, runs: dict) -> None:
     assert paths.predictions("clean", "mcd_fused").read_bytes() == predictions_bytes
 
 
+def test_cpu_bfloat16_learns_and_reruns_identically(
+    paths: Paths, runs: dict, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`train.amp_cpu`: bfloat16 on CPU still learns, is still byte-identical on rerun, and is really on."""
+    other = Paths(tmp_path_factory.mktemp("bf16"), "mini")
+    write_variant(other.root, "clean", **SIZES)
+    params = _params("train.amp_cpu=true")
+    m = train.run(params, other, "clean", "mcd_fused")
+    first = other.predictions("clean", "mcd_fused").read_bytes()
+    assert m["test"]["acc"] >= 0.7, m["test"]
+    assert m["ood"]["auroc_epistemic"] > 0.5, m["ood"]
+    train.run(params, other, "clean", "mcd_fused")
+    assert other.predictions("clean", "mcd_fused").read_bytes() == first
+    assert first != runs["mcd_fused"][2]  # same data and seeds as the float32 run: bfloat16 changed the numbers
+
+
 def test_missing_modalities(paths: Paths) -> None:
     params = _params()
     test = ldata.load_split(paths, "missing", "test", params.train)

@@ -32,13 +32,29 @@ def deterministic() -> Iterator[None]:
 
 
 def cuda_autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[None]:
-    """bfloat16 autocast on CUDA when `enabled`; full precision on CPU, so CPU reruns stay bit-identical.
+    """bfloat16 autocast on CUDA when `enabled`; full precision on CPU, so CPU reruns stay bit-identical."""
+    return bf16_autocast(device, cuda=enabled)
 
-    The cast-weight cache is off: every weight is used once per forward here, and a cache is not
-    allowed inside a captured CUDA graph (`methods.cuda_graph`).
+
+def bf16_autocast(
+    device: torch.device, cuda: bool = True, cpu: bool = False
+) -> contextlib.AbstractContextManager[None]:
+    """bfloat16 autocast on CUDA when `cuda`, on CPU when `cpu`; otherwise full precision.
+
+    On a CPU with bfloat16 instructions (avx512_bf16, AMX) oneDNN runs convolutions and matmuls
+    faster in bfloat16; results are then deterministic but no longer equal to float32 ones, which
+    is why CPU autocast is opt-in. The cast-weight cache is off: every weight is used once per
+    forward here, and a cache is not allowed inside a captured CUDA graph (`methods.cuda_graph`).
     """
     import torch
 
-    if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+    if (device.type == "cuda" and cuda) or (device.type == "cpu" and cpu):
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext()
+
+
+def cpu_bf16_is_fast() -> bool:
+    """Whether this CPU has bfloat16 instructions oneDNN uses (else bfloat16 is emulated, and slower)."""
+    import torch
+
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())

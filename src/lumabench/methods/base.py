@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from lumabench.data import Batch, Normaliser, SplitTensors
-from lumabench.determinism import cuda_autocast
+from lumabench.determinism import bf16_autocast, cpu_bf16_is_fast
 from lumabench.logs import progress
 from lumabench.methods.cuda_graph import GraphedStep
 from lumabench.params import Method as MethodSpec
@@ -34,8 +34,10 @@ from lumabench.seeding import int_seed
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Rows x input elements one forward may hold while predicting (bounds memory; larger on CUDA).
-EVAL_BUDGET_CPU = 2**25
+# Rows x input elements one forward may hold while predicting. On CUDA it bounds memory; on CPU a
+# chunk whose activations stay in cache is faster: 2**21 against 2**25 measured, prediction samples/s
+# on 2 cores, MCD image 58 -> 109, MCD text 664 -> 822, DE fused 14.6 -> 27, RCML fused 277 -> 307.
+EVAL_BUDGET_CPU = 2**21
 EVAL_BUDGET_CUDA = 2**27
 
 
@@ -116,6 +118,8 @@ class Method(ABC):
         self.graphed: GraphedStep | None = None
         with self.seeded("init"):
             self.module = self.build().to(device)
+        if device.type == "cpu" and cfg.amp_cpu and not cpu_bf16_is_fast():
+            log.warning("train.amp_cpu: this CPU has no bfloat16 instructions, so bfloat16 is emulated and slower")
 
     # ------------------------------------------------------------ to implement
     @abstractmethod
@@ -153,8 +157,8 @@ class Method(ABC):
             yield
 
     def autocast(self) -> contextlib.AbstractContextManager[None]:
-        """bfloat16 autocast on CUDA when `train.amp`; full precision on CPU (exact and deterministic)."""
-        return cuda_autocast(self.device, self.cfg.amp)
+        """bfloat16 autocast on CUDA when `train.amp`; on CPU full precision unless `train.amp_cpu`."""
+        return bf16_autocast(self.device, cuda=self.cfg.amp, cpu=self.cfg.amp_cpu)
 
     def _batches(self, split: SplitTensors, size: int) -> Iterator[Batch]:
         assert self.normaliser is not None
