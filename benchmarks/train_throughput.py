@@ -92,8 +92,12 @@ def measure(
         train_step(idx[0] if members == 1 else idx, 1)
 
     method.module.train()
-    for _ in range(5 if device.type == "cuda" else 1):  # warm-up: allocations, kernels, CUDA-graph capture
+    # warm-up: allocations and first-touch page faults, kernel choice, CUDA-graph capture (at least 5
+    # steps on CUDA); a few large CPU steps measured 1.5x slower when timed without it
+    w0, warm = time.perf_counter(), 0
+    while warm < (5 if device.type == "cuda" else 2) or time.perf_counter() - w0 < seconds / 2:
         step()
+        warm += 1
     _sync(device)
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds or steps < 2:
