@@ -87,6 +87,10 @@ def test_every_batch_runs_once_with_its_rows(fake_cuda: _Recorder) -> None:
     assert [r[0] for r in fake_cuda.ran] == [b.tolist() for b in batches]
     assert [r[2] for r in fake_cuda.ran] == ["side", "side", "graph", "graph", "graph", "graph", "main"]
     assert (g.warm_steps, g.captures, g.replays, g.eager_steps) == (2, 1, 4, 1)
+    g.close()  # after fit: nothing captured is kept, and a later use warms up and captures afresh
+    assert g._graph is None and g._idx is None
+    g(torch.tensor([7, 8, 9]), 2)
+    assert fake_cuda.ran[-1] == ([7, 8, 9], 2, "side")
 
 
 def test_a_new_key_captures_again(fake_cuda: _Recorder) -> None:

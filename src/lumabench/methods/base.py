@@ -217,6 +217,9 @@ class Method(ABC):
                 epochs_run = epoch
                 if all(epoch - be >= cfg.early_stopping_patience for be in best_epoch):
                     break
+        if self.graphed is not None:
+            self.graphed.close()  # the graph's memory is not needed for prediction
+        opt.zero_grad(set_to_none=True)
         if best_state is not None:
             self.module.load_state_dict(best_state)
         return FitReport(

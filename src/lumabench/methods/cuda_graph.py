@@ -80,6 +80,11 @@ class GraphedStep:
         self._graph.replay()
         self.replays += 1
 
+    def close(self) -> None:
+        """Drop the captured graph and its input buffer (their memory returns once gradients are dropped)."""
+        self._graph, self._idx, self._shape = None, None, None
+        self.warm_steps = 0
+
     def _side_stream_step(self, idx: torch.Tensor, epoch: int) -> None:
         side = torch.cuda.Stream(device=idx.device)
         side.wait_stream(torch.cuda.current_stream(idx.device))
