@@ -32,6 +32,7 @@ import torch
 from lumabench import classes
 from lumabench.data import Normaliser, SplitTensors
 from lumabench.determinism import deterministic
+from lumabench.devices import resolve_device
 from lumabench.params import MODALITIES, load_params
 from lumabench.train import build_method, score
 
@@ -92,10 +93,7 @@ def run_models(args: argparse.Namespace, methods: list[str]) -> list[dict]:
     overrides = ["profile=full"] + ([f"train.max_epochs={args.max_epochs}"] if args.max_epochs else []) + args.set
     params = load_params(args.params, overrides)
     cfg = params.train
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    device = torch.device(resolve_device(args.device, "--device"))
     t0 = time.perf_counter()
     data = build_data(args.scale, args.text_dim, cfg.n_mels, cfg.frames)
     log.info(

@@ -24,12 +24,11 @@ import time
 
 import numpy as np
 import torch
-import yaml
 
 from lumabench.data import Normaliser, SplitTensors
 from lumabench.determinism import deterministic
 from lumabench.methods.registry import load_all
-from lumabench.params import MODALITIES, Train
+from lumabench.params import MODALITIES, Train, parse_overrides
 from lumabench.params import Method as MethodSpec
 
 log = logging.getLogger("benchmarks.train_throughput")
@@ -130,7 +129,7 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--no-deterministic", action="store_true", help="skip deterministic kernels (CUDA speed)")
     args = ap.parse_args()
-    train = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    train = dict(parse_overrides(args.set))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]

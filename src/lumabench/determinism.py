@@ -31,11 +31,6 @@ def deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=warn)
 
 
-def cuda_autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[None]:
-    """bfloat16 autocast on CUDA when `enabled`; full precision on CPU, so CPU reruns stay bit-identical."""
-    return bf16_autocast(device, cuda=enabled)
-
-
 def bf16_autocast(
     device: torch.device, cuda: bool = True, cpu: bool = False
 ) -> contextlib.AbstractContextManager[None]:

@@ -23,6 +23,8 @@ PosInt = Annotated[int, Field(ge=1)]
 Severity = Annotated[int, Field(ge=1, le=5)]
 Modality = Literal["image", "audio", "text"]
 MODALITIES: tuple[str, ...] = ("image", "audio", "text")
+# how the Deep Ensemble runs its convolutions (models.ensemble): "auto" = members on CPU, grouped on CUDA
+EnsembleConvLayout = Literal["auto", "grouped", "members"]
 SAMPLE_RATE = 16000  # every clip of the project: 16 kHz mono (LUMA-SPEC)
 # A sweep level is named `<definition>-<level>` (e.g. severity-3). Not '@': DVC uses '@' to name
 # matrix stages, so `variants@severity@3` could not be addressed.
@@ -412,7 +414,7 @@ class Train(Strict):
     amp_cpu: bool = False
     # ensemble convolutions: "members" (one per member; faster on CPU), "grouped" (one grouped
     # convolution), "auto" = members on CPU, grouped on CUDA
-    ensemble_conv: Literal["auto", "grouped", "members"] = "auto"
+    ensemble_conv: EnsembleConvLayout = "auto"
     # CUDA only: capture the training step once as a CUDA graph and replay it (less launch overhead)
     cuda_graphs: bool = False
     n_mels: PosInt = 128

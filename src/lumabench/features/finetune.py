@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from lumabench import classes
-from lumabench.determinism import cuda_autocast
+from lumabench.determinism import bf16_autocast
 from lumabench.errors import InputError
 from lumabench.logs import progress
 from lumabench.seeding import int_seed
@@ -151,7 +151,7 @@ def finetune(
         for rows in progress(batches, desc, total=len(batches), unit="batch"):
             x = _prepare(augment(_to_device(images, rows, dev), gen), size, scale)
             y = y_all[rows].to(dev, non_blocking=True)
-            with cuda_autocast(dev):
+            with bf16_autocast(dev):  # CUDA only: CPU embeddings stay float32, bit-identical on rerun
                 logits = net(x)
             loss = F.cross_entropy(logits.float(), y)
             opt.zero_grad(set_to_none=True)

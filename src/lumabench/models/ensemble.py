@@ -15,15 +15,12 @@ convolution of the same shapes, and vmap cannot use channels-last layouts.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lumabench.models.encoders import Encoder, MultiModalNet
-
-ConvLayout = Literal["auto", "grouped", "members"]
+from lumabench.params import EnsembleConvLayout
 
 
 class EnsembleConv2d(nn.Module):
@@ -86,7 +83,7 @@ def _stack_layers(seqs: list[nn.Sequential]) -> nn.Sequential:
 class EnsembleEncoder(nn.Module):
     """M copies of one `Encoder`; logits and σ [M, B, C]."""
 
-    def __init__(self, members: list[Encoder], conv: ConvLayout = "auto") -> None:
+    def __init__(self, members: list[Encoder], conv: EnsembleConvLayout = "auto") -> None:
         super().__init__()
         self.members = len(members)
         self.layout = conv
@@ -142,7 +139,7 @@ class EnsembleEncoder(nn.Module):
 class EnsembleNet(nn.Module):
     """M `MultiModalNet`s in one forward: logits, σ [M, V, B, C]."""
 
-    def __init__(self, members: list[MultiModalNet], conv: ConvLayout = "auto") -> None:
+    def __init__(self, members: list[MultiModalNet], conv: EnsembleConvLayout = "auto") -> None:
         super().__init__()
         self.modalities = list(members[0].modalities)
         self.members = len(members)
