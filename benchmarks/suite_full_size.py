@@ -107,7 +107,7 @@ def run_models(args: argparse.Namespace, methods: list[str]) -> list[dict]:
     rows = []
     for name in methods:
         with deterministic() if not args.no_deterministic else contextlib.nullcontext():
-            model = build_method(params, name, args.text_dim, device, "bench")
+            model = build_method(params, name, args.text_dim, device, params.run.seeds[0])
             _sync(device)
             report = model.fit(gpu["train"], gpu["val"], normaliser)
             _sync(device)

@@ -118,6 +118,8 @@ def write_variant(
                 for k in rows:
                     if k.endswith("label_original"):
                         rows[k].append(name)
+                rows["switched_modalities"].append([])  # no label noise: every label is the true class
+                rows["label_switched"].append(False)
                 rows["conflict_modality"].append(None)
                 rows["missing_modalities"].append(gone)
         n = len(rows["sample_id"])

@@ -116,6 +116,38 @@ def test_debug_shows_traceback(monkeypatch, tmp_path) -> None:
     assert result.exit_code != 0 and result.exception is not None and "bad table" in str(result.exception)
 
 
+def _fake_train(monkeypatch: pytest.MonkeyPatch, calls: list[dict]) -> None:
+    mod = types.ModuleType("lumabench_fake_train")
+    mod.run = lambda params, paths, **o: calls.append(o)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lumabench_fake_train", mod)
+    orig = stages.BY_NAME["train"]
+    fake = Stage("train", "lumabench_fake_train", orig.summary, orig.sections, orig.inputs, orig.outputs, orig.gpu)
+    import lumabench.cli as cli
+
+    monkeypatch.setitem(cli.BY_NAME, "train", fake)
+
+
+def test_train_takes_a_seed_defaulting_to_the_first_run_seed(monkeypatch, tmp_path) -> None:
+    from lumabench.params import load_params
+
+    calls: list[dict] = []
+    _fake_train(monkeypatch, calls)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/mini/variants/clean").mkdir(parents=True)
+    first = load_params(PARAMS).run.seeds[0]
+    assert invoke("train", "-v", "clean", "-m", "mcd_image")[0] == 0
+    assert invoke("train", "-v", "clean", "-m", "mcd_image", "-s", "7")[0] == 0
+    assert invoke("train", "-v", "clean", "-m", "mcd_image", "--seed", "8")[0] == 0
+    assert invoke("--set", "run.seeds=[5, 6]", "train", "-v", "clean", "-m", "mcd_image")[0] == 0
+    assert [c["seed"] for c in calls] == [first, 7, 8, 5]
+    assert calls[0] == {"variant": "clean", "method": "mcd_image", "seed": first}
+    code, _, err = invoke("train", "-v", "clean", "-m", "mcd_image", "-s", "-1")
+    assert code == 2 and "-1" in err and len(calls) == 4  # not a valid seed: click refuses it
+    code, out, _ = invoke("train", "--help")
+    assert code == 0 and "-s, --seed" in out and "run.seeds" in out
+    assert "metrics/<variant>/<method>/seed-<seed>.json" in out
+
+
 def test_console_script_installed(root: Path) -> None:
     import subprocess
 

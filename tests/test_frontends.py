@@ -85,8 +85,8 @@ def test_snakemake_lint_is_clean() -> None:
 def test_snakemake_plans_every_stage(snakemake_dry: str) -> None:
     p = load_params(ROOT / "params.yaml")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", snakemake_dry.split("Job stats:")[1], re.M))
-    v, m = len(p.run.variants), len(p.run.methods)
-    expected = {"corpora": 1, "audio": 1, "text": 1, "annotate": 1, "features": 1, "variants": v, "train": v * m}
+    v, m, s = len(p.run.variants), len(p.run.methods), len(p.run.seeds)
+    expected = {"corpora": 1, "audio": 1, "text": 1, "annotate": 1, "features": 1, "variants": v, "train": v * m * s}
     assert {k: int(counts[k]) for k in expected} == expected and int(counts["report"]) == 1
 
 
@@ -98,7 +98,7 @@ def test_dvc_repro_dry_plans_every_stage() -> None:
     p = load_params(ROOT / "params.yaml")
     ran = re.findall(r"Running stage '([^']+)'", out.stdout)
     bases = [r.split("@")[0] for r in ran]
-    assert bases.count("train") == len(p.run.variants) * len(p.run.methods)
+    assert bases.count("train") == len(p.run.variants) * len(p.run.methods) * len(p.run.seeds)
     assert bases.count("variants") == len(p.run.variants)
     assert {"corpora", "audio", "text", "annotate", "features", "report"} <= set(bases)
 
@@ -119,7 +119,9 @@ def test_front_ends_match_the_stage_table(dvc_plan) -> None:
     paths = Paths(Path("."), p.profile)
     expected: set[str] = set()
     for st in STAGES:
-        grid = [{"variant": v, "method": m} for v in p.run.variants for m in p.run.methods]
+        grid = [
+            {"variant": v, "method": m, "seed": s} for v in p.run.variants for m in p.run.methods for s in p.run.seeds
+        ]
         for opts in grid:
             expected |= {os.path.normpath(str(o)) for o in st.outputs(paths, opts)}
         assert set(st.sections) == params[st.name], st.name
@@ -189,6 +191,31 @@ def test_full_profile_trains_in_gpu_slots_and_runs_other_gpu_rules_alone() -> No
     default = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
     slots = dict(r.split("=") for r in default["resources"])
     assert int(slots["gpu"]) == 1 and int(slots["gpu_train"]) >= 1
+    # the `run.*` overlay of profiles.full reaches Snakemake's grid: every full seed is planned
+    full = load_params(ROOT / "params.yaml", ["profile=full"])
+    mini = load_params(ROOT / "params.yaml")
+    assert full.run.seeds != mini.run.seeds
+    seeds = set(re.findall(r"^\s*wildcards: variant=[^,]+, method=\w+, seed=(\d+)$", out.stdout, re.M))
+    assert seeds == {str(s) for s in full.run.seeds}
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout.split("Job stats:")[1], re.M))
+    assert int(counts["train"]) == len(full.run.variants) * len(full.run.methods) * len(full.run.seeds)
+
+
+def test_seed_wildcard_is_digits_only() -> None:
+    """`seed-{seed}` matches digits only, so a stray file name never becomes a training job."""
+    good = "results/mini/metrics/clean/mcd_image/seed-7.json"
+    out = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--forceall", "results/mini/metrics/clean/mcd_image/seed-x.json"],
+        cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=600,
+    )  # fmt: skip
+    assert out.returncode != 0 and "No rule to produce" in out.stdout + out.stderr
+    out = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--forceall", good],
+        cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "wildcards: variant=clean, method=mcd_image, seed=7" in out.stdout
+    assert "train -v 'clean' -m mcd_image -s 7 >" in out.stdout
 
 
 def test_dvc_plots_match_the_files_the_report_writes() -> None:

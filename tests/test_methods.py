@@ -10,7 +10,7 @@ import torch
 
 from lumabench.data import Batch
 from lumabench.methods.base import Prediction
-from lumabench.methods.losses import dirichlet_kl_uniform, edl_digamma_loss, heteroscedastic_ce
+from lumabench.methods.losses import dirichlet_kl_uniform, edl_digamma_loss, heteroscedastic_nll
 from lumabench.methods.registry import load_all
 from lumabench.models.encoders import audio_encoder, image_encoder, text_encoder
 from lumabench.models.fusion import conflictive_degree, masked_mean
@@ -42,7 +42,7 @@ def _batch(b: int = 5, lead: tuple[int, ...] = (), seed: int = 0) -> Batch:
 
 def test_registry_matches_params_literal() -> None:
     allowed = set(typing.get_args(MethodSpec.model_fields["kind"].annotation))
-    assert set(load_all()) == allowed == {"mc_dropout", "deep_ensemble", "rcml"}
+    assert set(load_all()) == allowed == {"mc_dropout", "deep_ensemble", "rcml", "eau", "mla"}
 
 
 @pytest.mark.parametrize("kind", ["mc_dropout", "deep_ensemble", "rcml"])
@@ -61,10 +61,13 @@ def test_contract_shapes_and_ranges(kind: str) -> None:
     for u in (p.aleatoric, p.epistemic, p.total):
         assert u.shape == (6,) and torch.isfinite(u).all() and (u >= 0).all()
     assert set(p.per_modality) == set(MODS)
-    if kind != "rcml":
-        assert torch.allclose(p.total, p.aleatoric + p.epistemic, atol=1e-5)
+    # one decomposition for every method: total = aleatoric + epistemic (DESIGN §5b)
+    assert torch.allclose(p.total, p.aleatoric + p.epistemic, atol=1e-5)
+    if kind == "rcml":
+        assert set(p.extras) == {"vacuity"} and p.extras["vacuity"].shape == (6,)
+        assert all(set(q.extras) == {"vacuity"} for q in p.per_modality.values())
     else:
-        assert torch.all(p.epistemic <= 1.0)
+        assert p.extras == {}
 
 
 def test_unimodal_has_no_per_modality_outputs() -> None:
@@ -86,7 +89,7 @@ def test_missing_everything_gives_uniform_prediction() -> None:
     r = _method("rcml")
     with torch.no_grad():
         q = r.predict(b)
-    assert q.epistemic[0].item() == pytest.approx(1.0)  # no evidence at all: full vacuity
+    assert q.extras["vacuity"][0].item() == pytest.approx(1.0)  # no evidence at all: full vacuity
 
 
 def test_missing_modality_is_dropped_from_fusion() -> None:
@@ -117,11 +120,11 @@ def test_evidential_loss_by_hand() -> None:
     )
 
 
-def test_heteroscedastic_ce_zero_sigma_is_cross_entropy() -> None:
+def test_heteroscedastic_nll_zero_sigma_is_cross_entropy() -> None:
     z = torch.randn(4, 6)
     y = torch.tensor([0, 1, 2, 3])
     ce = torch.nn.functional.cross_entropy(z, y, reduction="none")
-    assert torch.allclose(heteroscedastic_ce(z, torch.zeros_like(z), y, 3), ce, atol=1e-6)
+    assert torch.allclose(heteroscedastic_nll(z, torch.zeros_like(z), y, 3), ce, atol=1e-6)
 
 
 @pytest.mark.parametrize(

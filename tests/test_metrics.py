@@ -100,6 +100,6 @@ def test_dirichlet_expected_entropy_matches_monte_carlo() -> None:
     draws = torch.distributions.Dirichlet(alpha).sample((200_000,))
     mc = entropy(draws).mean(0)
     assert torch.allclose(d["aleatoric"], mc, atol=5e-3)
-    assert torch.allclose(d["epistemic"], torch.tensor([3 / 10, 1.0]))
+    assert torch.allclose(d["vacuity"], torch.tensor([3 / 10, 1.0]))
     assert torch.allclose(d["probs"][0], torch.tensor([0.2, 0.3, 0.5]))
     assert d["total"][1].item() == pytest.approx(math.log(3), abs=1e-6)

@@ -36,7 +36,7 @@ def test_mini_overlay_shrinks_training_only_where_it_says() -> None:
     mini = load_params(PARAMS)
     assert (mini.train.n_mels, mini.train.frames, mini.train.lr) == (32, 32, 1e-3)
     assert mini.methods["mcd_audio"].samples == 20 and mini.methods["de_fused"].members == 5
-    assert mini.train.batch_size == 128 and mini.methods["rcml_fused"].kl_anneal_epochs == 50
+    assert mini.train.batch_size == 128 and mini.methods["rcml_fused"].kl_anneal_epochs(20) == 20
 
 
 def test_overrides_and_profile_overlay() -> None:

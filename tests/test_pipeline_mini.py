@@ -93,7 +93,7 @@ def test_corruption_severity_lowers_psnr(project: Path) -> None:
 
 
 def test_clean_model_is_well_above_chance_and_detects_ood(project: Path) -> None:
-    lumabench(project, "train", "-v", "clean", "-m", "mcd_audio")
-    metrics = json.loads((project / "results/mini/metrics/clean/mcd_audio.json").read_text())
+    lumabench(project, "train", "-v", "clean", "-m", "mcd_audio", "-s", "42")
+    metrics = json.loads((project / "results/mini/metrics/clean/mcd_audio/seed-42.json").read_text())
     assert metrics["test"]["acc"] > 5.0 / N_ID, metrics["test"]
     assert metrics["ood"]["auroc_epistemic"] > 0.5, metrics["ood"]

@@ -11,14 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from matplotlib.container import BarContainer
+from matplotlib.container import BarContainer, ErrorbarContainer
 from sklearn.metrics import roc_auc_score
 
 from lumabench.errors import InputError
+from lumabench.evaluate.metrics import calibration_bins
 from lumabench.report import figures as figs
 from lumabench.report import paper, plotdata, tables
-from lumabench.report.collect import collect, sweeps
-from lumabench.report.curves import reliability, roc, roc_on_grid
+from lumabench.report.aggregate import sweep_axes
+from lumabench.report.collect import collect
+from lumabench.report.curves import averaged_roc, reliability, roc, roc_on_grid
 from test_report_fixture import (
     METHODS,
     VARIANTS,
@@ -32,61 +34,95 @@ from test_report_fixture import (
 __all__ = ["reported_twice"]
 
 
-def _metrics(fx, v: str, m: str) -> dict:  # type: ignore[no-untyped-def]
-    return json.loads(fx.paths.metrics(v, m).read_text())
+def _metrics(fx, v: str, m: str, seed: int | None = None) -> dict:  # type: ignore[no-untyped-def]
+    seed = fx.params.run.seeds[0] if seed is None else seed
+    return json.loads(fx.paths.metrics(v, m, seed).read_text())
+
+
+def _over_seeds(fx, v: str, m: str, section: str, name: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.array([_metrics(fx, v, m, s)[section][name] for s in fx.params.run.seeds], dtype=np.float64)
 
 
 def test_tables_hold_the_metrics(reported_twice: dict) -> None:
     fx = reported_twice["fx"]
+    assert len(fx.params.run.seeds) == 2
     acc = pd.read_csv(fx.paths.tables / "accuracy.csv").set_index("method")
-    assert list(acc.columns) == VARIANTS and list(acc.index) == METHODS
+    assert list(acc.columns) == [c for v in VARIANTS for c in (v, f"{v}_sd")] and list(acc.index) == METHODS
     main = pd.read_csv(fx.paths.tables / "main.csv")
     assert len(main) == len(VARIANTS) * len(METHODS) and set(main["source"]) == {"this run"}
+    assert set(main["seeds"]) == {2.0}
+    assert (acc[[f"{v}_sd" for v in VARIANTS]] > 0).to_numpy().mean() > 0.8  # the seeds really differ
     for v in VARIANTS:
         for m in METHODS:
-            got = _metrics(fx, v, m)
-            assert acc.loc[m, v] == pytest.approx(got["test"]["acc"], abs=1e-12)
+            accs = _over_seeds(fx, v, m, "test", "acc")
+            assert acc.loc[m, v] == pytest.approx(accs.mean(), abs=1e-12)
+            assert acc.loc[m, f"{v}_sd"] == pytest.approx(accs.std(ddof=1), abs=1e-12)
             row = main[(main.variant == v) & (main.method == m)].iloc[0]
-            assert row["ood_auroc"] == pytest.approx(got["ood"]["auroc_epistemic"], abs=1e-12)
-            assert row["epistemic"] == pytest.approx(got["test"]["epistemic"], abs=1e-12)
+            auroc = _over_seeds(fx, v, m, "ood", "auroc_epistemic")
+            assert row["ood_auroc"] == pytest.approx(auroc.mean(), abs=1e-12)
+            assert row["ood_auroc_sd"] == pytest.approx(auroc.std(ddof=1), abs=1e-12)
+            assert row["epistemic"] == pytest.approx(_over_seeds(fx, v, m, "test", "epistemic").mean(), abs=1e-12)
     md = (fx.paths.tables / "main.md").read_text()
     tex = (fx.paths.tables / "main.tex").read_text()
     assert md.count("| this run |") == len(VARIANTS) * len(METHODS)
-    # best accuracy per variant in bold, in both renderings
-    best = acc.loc[acc["clean"].idxmax(), "clean"]
-    assert f"**{best:.3f}**" in md and f"\\textbf{{{best:.3f}}}" in tex
+    assert "n = 2 training seeds (42, 43)" in md and "ddof = 1" in md
+    # best mean accuracy per variant in bold, with its sd, in both renderings
+    best = acc["clean"].idxmax()
+    mean, sd = acc.loc[best, "clean"], acc.loc[best, "clean_sd"]
+    assert f"**{mean:.3f} ± {sd:.3f}**" in md and f"\\textbf{{{mean:.3f} $\\pm$ {sd:.3f}}}" in tex
     assert "\\begin{tabular}" in tex and "label\\_sweep-0.3" in tex and "\\toprule" in tex
     long = pd.read_csv(fx.paths.tables / "results.csv")
-    assert {"test_acc", "ood_auroc_epistemic", "per_modality_image_acc", "train_seconds"} <= set(long.columns)
+    assert len(long) == len(VARIANTS) * len(METHODS) * 2 and sorted(long["seed"].unique()) == [42, 43]
+    assert {"test_acc", "test_acc_original", "ood_auroc_epistemic", "per_modality_image_acc"} <= set(long.columns)
+    assert {"train_seconds", "data_seed"} <= set(long.columns)
     assert sorted(long.loc[long.base == "severity", "level"].unique()) == [1.0, 3.0, 5.0]
+    summary = pd.read_csv(fx.paths.tables / "results_summary.csv")
+    assert len(summary) == len(VARIANTS) * len(METHODS) and set(summary["n_seeds"]) == {2}
+    one = summary[(summary.variant == "severity-3") & (summary.method == "rcml_fused")].iloc[0]
+    accs = _over_seeds(fx, "severity-3", "rcml_fused", "test", "acc")
+    assert one["test_acc_mean"] == pytest.approx(accs.mean()) and one["test_acc_sd"] == pytest.approx(accs.std(ddof=1))
 
 
-def test_metrics_json_is_flat_for_dvc(reported_twice: dict) -> None:
+def test_metrics_json_for_dvc_has_seeds_and_aggregates(reported_twice: dict) -> None:
     fx = reported_twice["fx"]
     data = json.loads(fx.paths.metrics_summary.read_text())
-    assert set(data) == {f"{v}/{m}" for v in VARIANTS for m in METHODS}
+    cells = {f"{v}/{m}" for v in VARIANTS for m in METHODS}
+    assert set(data) == cells | {f"{c}/seed-{s}" for c in cells for s in (42, 43)}
     for key, values in data.items():
-        v, m = key.split("/")
-        assert all(isinstance(x, float) and math.isfinite(x) for x in values.values())
-        assert values["test_acc"] == pytest.approx(_metrics(fx, v, m)["test"]["acc"])
-        assert values["ood_auroc_epistemic"] == pytest.approx(_metrics(fx, v, m)["ood"]["auroc_epistemic"])
+        v, m, *seed = key.split("/")
+        assert all(isinstance(x, int | float) and math.isfinite(x) for x in values.values())
         assert not any(k.startswith("train_") for k in values)
+        if seed:
+            got = _metrics(fx, v, m, int(seed[0].removeprefix("seed-")))
+            assert values["test_acc"] == got["test"]["acc"]
+            assert values["ood_auroc_epistemic"] == got["ood"]["auroc_epistemic"]
+        else:
+            accs = _over_seeds(fx, v, m, "test", "acc")
+            assert values["n_seeds"] == 2
+            assert values["test_acc"] == pytest.approx(accs.mean())
+            assert values["test_acc_sd"] == pytest.approx(accs.std(ddof=1))
     assert "per_modality_audio_acc" in data["clean/mcd_fused"]
+    assert "test_vacuity" in data["clean/rcml_fused"] and "test_vacuity" not in data["clean/mcd_fused"]
+    assert list(data) == sorted(data)
 
 
 def test_plot_files_for_dvc(reported_twice: dict) -> None:
     fx = reported_twice["fx"]
     sweep = pd.read_csv(fx.paths.tables / plotdata.sweep_file("severity"))
-    assert list(sweep["level"]) == [1.0, 3.0, 5.0]
+    assert list(sweep["level"]) == [0.0, 1.0, 3.0, 5.0]  # level 0 = the clean variant
+    assert list(sweep["variant"]) == ["clean", "severity-1", "severity-3", "severity-5"]
     for m in METHODS:
-        accs = [_metrics(fx, f"severity-{lv}", m)["test"]["acc"] for lv in (1, 3, 5)]
-        assert sweep[f"acc_{m}"].tolist() == pytest.approx(accs)
+        accs = [_over_seeds(fx, v, m, "test", "acc") for v in sweep["variant"]]
+        assert sweep[f"acc_{m}"].tolist() == pytest.approx([a.mean() for a in accs])
+        assert sweep[f"acc_{m}_sd"].tolist() == pytest.approx([a.std(ddof=1) for a in accs])
         assert sweep[f"acc_{m}"].is_monotonic_decreasing  # the fixture's noise hurts every method
-    single = pd.read_csv(fx.paths.tables / plotdata.sweep_file("label_sweep"))
-    assert list(single["level"]) == [0.3]
+        originals = [_over_seeds(fx, v, m, "test", "acc_original").mean() for v in sweep["variant"]]
+        assert sweep[f"acc_original_{m}"].tolist() == pytest.approx(originals)
+    label = pd.read_csv(fx.paths.tables / plotdata.sweep_file("label_sweep"))
+    assert list(label["level"]) == [0.0, 0.3]
     for v in VARIANTS:
         frame = pd.read_csv(fx.paths.tables / plotdata.roc_file(v))
-        assert list(frame.columns) == ["fpr", *METHODS]
+        assert list(frame.columns) == ["fpr", *(c for m in METHODS for c in (m, f"{m}_sd"))]
         assert frame["fpr"].iloc[0] == 0.0 and frame["fpr"].iloc[-1] == 1.0
         for m in METHODS:
             assert frame[m].is_monotonic_increasing and frame[m].iloc[-1] == 1.0
@@ -99,13 +135,26 @@ def test_plot_files_for_dvc(reported_twice: dict) -> None:
             files.add(path)
             cols = pd.read_csv(fx.paths.tables / path.removeprefix("results/mini/tables/")).columns
             assert spec["x"] in cols and set(fields) <= set(cols)
-    assert len(files) == len(VARIANTS) + 2
+    assert len(files) == len(VARIANTS) + 2 * 2  # ROC per variant; sweep and aleatoric file per sweep
+
+
+def test_dvc_yaml_plot_entries_keep_their_names() -> None:
+    """The entries dvc.yaml already declares are generated unchanged (new ones are only added)."""
+    names = [next(iter(d)) for d in plotdata.dvc_plot_definitions(make_params(), "t")]
+    for base in ("severity", "label_sweep"):
+        assert [n for n in names if n.startswith(f"sweep_{base}_")][:3] == [
+            f"sweep_{base}_acc",
+            f"sweep_{base}_aleatoric",
+            f"sweep_{base}_epistemic",
+        ]
+        assert f"aleatoric_{base}" in names
 
 
 def test_figures_and_sample_sheet(reported_twice: dict) -> None:
     fx = reported_twice["fx"]
     names = {p.name for p in fx.paths.figures.glob("*.png")}
     expected = {"sweep_severity.png", "sweep_label_sweep.png", "families.png", "samples_severity-3.png"}
+    expected |= {"aleatoric_vs_noise.png"}
     for v in VARIANTS:
         expected |= {f"roc_{v}.png", f"reliability_{v}.png", f"uncertainty_{v}.png"}
     assert names == expected
@@ -120,28 +169,58 @@ def test_rerun_is_byte_identical(reported_twice: dict) -> None:
     assert changed == []
 
 
-def test_sweep_lines_and_single_level_bars() -> None:
-    params = make_params()
-    fx_results = None
-    import tempfile
+def _errorbars(ax) -> list[ErrorbarContainer]:  # type: ignore[no-untyped-def]
+    return [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        fx = make_results(Path(tmp), params, sheet=False)
-        fx_results = collect(fx.params, fx.paths)
+
+def test_sweep_lines_have_sd_error_bars_and_single_level_bars(tmp_path: Path) -> None:
+    fx = make_results(tmp_path / "a", make_params(["clean", "severity-1", "severity-5"]), sheet=False)
+    results = collect(fx.params, fx.paths)
     palette = figs.Palette(tuple(METHODS))
-    groups = sweeps(fx_results)
-    assert [v.name for v in groups["severity"]] == ["severity-1", "severity-3", "severity-5"]
+    (axis,) = sweep_axes(fx.params, results)
+    assert axis.with_clean and axis.levels == [0.0, 1.0, 5.0]
     with figs.style():
-        multi = figs.sweep_figure("severity", groups["severity"], fx_results, palette, [])
-        one = figs.sweep_figure("label_sweep", groups["label_sweep"], fx_results, palette, [])
-    for ax in multi.axes:
+        multi = figs.sweep_figure(axis, results, palette)
+    ylabels = [ax.get_ylabel() for ax in multi.axes[:4]]
+    assert ylabels[0].startswith("Acc (variant labels") and ylabels[1].startswith("Acc (original labels")
+    assert "nats" in ylabels[2] and "nats" in ylabels[3]
+    assert "n = 2 training seeds (42, 43), error bars ± 1 sd" in " ".join(multi.get_suptitle().split())
+    for ax, (section, metric, _) in zip(multi.axes[:4], figs.QUANTITIES, strict=True):
         assert not [c for c in ax.containers if isinstance(c, BarContainer)]
-        lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 3]
-        assert len(lines) == len(METHODS)
-    for ax in one.axes:
-        bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+        bars = _errorbars(ax)
         assert len(bars) == len(METHODS)
-        assert not [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1 and ln.get_linestyle() == "-"]
+        for container, m in zip(bars, METHODS, strict=True):
+            line, _, (segments,) = container.lines
+            assert list(line.get_xdata()) == [0.0, 1.0, 5.0]
+            for seg, v in zip(segments.get_segments(), ["clean", "severity-1", "severity-5"], strict=True):
+                vals = _over_seeds(fx, v, m, section, metric)
+                assert seg[1, 1] - seg[0, 1] == pytest.approx(2 * vals.std(ddof=1))  # ± 1 sd
+                assert (seg[1, 1] + seg[0, 1]) / 2 == pytest.approx(vals.mean())
+
+    # a sweep with one level and no clean variant in the run: grouped bars, also with error bars
+    fx = make_results(tmp_path / "b", make_params(["label_sweep-0.3"]), sheet=False)
+    results = collect(fx.params, fx.paths)
+    (axis,) = sweep_axes(fx.params, results)
+    assert not axis.with_clean and axis.levels == [0.3]
+    with figs.style():
+        one = figs.sweep_figure(axis, results, palette)
+    for ax in one.axes[:4]:
+        bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+        assert len(bars) == len(METHODS) and all(b.errorbar is not None for b in bars)
+
+
+def test_one_seed_draws_no_error_bars_and_says_n_1(tmp_path: Path) -> None:
+    fx = make_results(tmp_path, make_params(["clean", "severity-3"], ["mcd_image"], [7]), sheet=False)
+    results = collect(fx.params, fx.paths)
+    (axis,) = sweep_axes(fx.params, results)
+    with figs.style():
+        fig = figs.aleatoric_figure([axis], results, figs.Palette(("mcd_image",)))
+    ((container,),) = [_errorbars(ax) for ax in fig.axes[:1]]
+    assert container.has_yerr is False
+    assert "n = 1 training seed (7)" in " ".join(fig.get_suptitle().split()) and "±" not in fig.get_suptitle()
+    table = tables.main_table(fx.params, results, ())
+    md = tables.to_markdown(table)
+    assert "±" not in md.split("\n\n", 1)[-1] and "n = 1 training seed (7): single runs, no sd" in table.caption
 
 
 def test_roc_matches_sklearn_with_ties() -> None:
@@ -149,20 +228,28 @@ def test_roc_matches_sklearn_with_ties() -> None:
     positive = (df["split"] == "ood").to_numpy()
     curve = roc(df["epistemic"].to_numpy(), positive)
     assert curve is not None
-    assert curve.auroc == pytest.approx(roc_auc_score(positive, df["epistemic"]), abs=1e-12)
+    assert np.trapezoid(curve.tpr, curve.fpr) == pytest.approx(roc_auc_score(positive, df["epistemic"]), abs=1e-12)
     grid = roc_on_grid(curve, np.array([0.0, 1.0]))
     assert grid[-1] == 1.0
     assert roc(np.array([0.1, 0.2]), np.array([False, False])) is None
+    other = roc(df["epistemic"].to_numpy()[::-1], positive)
+    assert other is not None
+    mean, sd = averaged_roc([curve, other], np.array([0.1, 0.5]))
+    both = np.stack([roc_on_grid(curve, np.array([0.1, 0.5])), roc_on_grid(other, np.array([0.1, 0.5]))])
+    assert mean == pytest.approx(both.mean(axis=0)) and sd == pytest.approx(both.std(axis=0, ddof=1))
 
 
-def test_reliability_bins_and_ece() -> None:
-    conf = np.array([0.05, 0.15, 0.95, 0.95, 1.0])
-    correct = np.array([0, 0, 1, 0, 1])
-    rel = reliability(conf, correct, bins=10)
-    assert rel.count.tolist() == [1, 1, 0, 0, 0, 0, 0, 0, 0, 3]
-    assert rel.accuracy[9] == pytest.approx(2 / 3)
-    expected = (1 * 0.05 + 1 * 0.15 + 3 * abs(2 / 3 - (0.95 + 0.95 + 1.0) / 3)) / 5
-    assert rel.ece == pytest.approx(expected)
+def test_reliability_uses_the_metrics_bins() -> None:
+    """15 right-closed bins, exactly `evaluate.metrics.calibration_bins` (the bins the ECE sums over)."""
+    conf = np.array([0.0, 1 / 15, 0.1, 2 / 15, 0.95, 0.95, 1.0])
+    correct = np.array([0, 1, 0, 0, 1, 0, 1])
+    rel = reliability(conf, correct)
+    assert rel.count.tolist() == [2, 2] + [0] * 11 + [0, 3]
+    assert rel.accuracy[0] == pytest.approx(0.5) and rel.accuracy[14] == pytest.approx(2 / 3)
+    assert np.isnan(rel.accuracy[5]) and rel.edges.size == 16
+    count, acc, mean_conf = calibration_bins(conf, correct, bins=15)
+    assert np.array_equal(rel.count, count)
+    assert np.allclose(rel.accuracy, acc, equal_nan=True) and np.allclose(rel.confidence, mean_conf, equal_nan=True)
 
 
 def test_paper_rows_only_where_the_setting_matches(tmp_path: Path) -> None:
@@ -179,6 +266,7 @@ def test_paper_rows_only_where_the_setting_matches(tmp_path: Path) -> None:
     assert list(rows["source"]) == ["this run", "paper", "this run"]
     paper_row = rows.iloc[1]
     assert paper_row["variant"] == "clean" and paper_row["acc"] == 0.5 and math.isnan(paper_row["ood_auroc"])
+    assert "| paper |  | 0.500 |" in tables.to_markdown(table)  # no seed count, no sd: one published number
     assert "| paper |" in tables.to_markdown(table)
     assert 'class="paper"' in tables.to_html(table)
     empty = tables.main_table(params, results, ())
@@ -194,14 +282,14 @@ def test_latex_escaping() -> None:
 def test_missing_metrics_names_file_and_train_command(tmp_path: Path) -> None:
     params = make_params(["clean", "severity-3"], ["mcd_image", "rcml_fused"])
     fx = make_results(tmp_path, params, sheet=False)
-    fx.paths.metrics("severity-3", "rcml_fused").unlink()
+    fx.paths.metrics("severity-3", "rcml_fused", 42).unlink()
     with pytest.raises(InputError) as err:
         collect(fx.params, fx.paths)
     msg = err.value.one_line()
-    assert "metrics/severity-3/rcml_fused.json" in msg and "lumabench train -v severity-3 -m rcml_fused" in msg
+    assert "metrics/severity-3/rcml_fused/seed-42.json" in msg and "train -v severity-3 -m rcml_fused -s 42" in msg
     fx = make_results(tmp_path / "p", params, sheet=False)
-    fx.paths.predictions("clean", "mcd_image").unlink()
-    with pytest.raises(InputError, match=r"predictions/clean/mcd_image\.parquet.*train -v clean -m mcd_image"):
+    fx.paths.predictions("clean", "mcd_image", 42).unlink()
+    with pytest.raises(InputError, match=r"predictions/clean/mcd_image/seed-42\.parquet.*-m mcd_image -s 42"):
         collect(fx.params, fx.paths)
 
 
@@ -218,5 +306,5 @@ def test_cli_reports_missing_input_in_one_line(tmp_path: Path, monkeypatch: pyte
     assert res.exit_code == 1
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and re.search(
-        r"metrics/clean/mcd_image\.json.*lumabench train -v clean -m mcd_image", lines[0]
+        r"metrics/clean/mcd_image/seed-42\.json.*lumabench train -v clean -m mcd_image -s 42", lines[0]
     )

@@ -121,3 +121,19 @@ def test_chromium_loads_every_image_and_nothing_external(reported_twice: dict, t
     report, external = _browse(control, work)
     assert report["broken"] == ["remote"]
     assert set(external) == {"http://198.51.100.7/x.png", "https://example.invalid/a.css"}
+
+
+def test_report_states_seeds_label_sets_units_and_exclusions(reported_twice: dict) -> None:
+    doc = reported_twice["fx"].paths.report_html.read_text()
+    notes = " ".join(re.findall(r"<p>(.*?)</p>", doc, re.S))
+    assert "mean ± sd" in notes and "n = 2 training seeds (42, 43)" in notes and "results_summary.csv" in notes
+    assert "variant labels" in notes and "original labels" in notes and "nats" in notes and "K/S" in notes
+    assert "Excluded rows" in notes
+    head = re.search(r'<table id="table-main">.*?</thead>', doc, re.S)
+    assert head is not None
+    for h in ("Acc (variant labels) ↑", "Acc (original labels) ↑", "Aleatoric (nats)", "Vacuity (K/S)"):
+        assert f"<th>{h}</th>" in head.group(0)
+    assert "<th>Excluded test rows</th>" in head.group(0) and "<th>Seeds (n)</th>" in head.group(0)
+    # a value is "mean ± sd"; a value a method does not have is an empty cell
+    assert re.search(r'<td class="num">(<strong>)?\d\.\d{3} ± \d\.\d{3}', doc)
+    assert '<td class="num"></td>' in doc and ">nan<" not in doc.lower()

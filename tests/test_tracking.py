@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import pytest
 from lumabench.errors import LumabenchError
 from lumabench.params import params_hash
 from lumabench.paths import Paths
-from lumabench.tracking import KEY_TAG, data_hashes, tag_name, tracking_uri
+from lumabench.tracking import KEY_TAG, Provenance, RunSpec, data_hashes, log_report, tag_name, tracking_uri
 from test_report_fixture import make_params, make_results, reported_twice, run_report
 
 __all__ = ["reported_twice"]
@@ -44,7 +45,7 @@ def test_report_twice_keeps_one_run_per_key(reported_twice: dict) -> None:
     assert (fx.paths.results / "mlflow.db").is_file()
     assert first.parent_run_id == second.parent_run_id
     runs = _runs(first.tracking_uri, "lumabench-mini")
-    n = len(fx.params.run.variants) * len(fx.params.run.methods)
+    n = len(fx.params.run.variants) * len(fx.params.run.methods) * len(fx.params.run.seeds)
     assert len(runs) == 1 + n
     keys = [r.data.tags[KEY_TAG] for r in runs]
     assert len(set(keys)) == len(keys)
@@ -53,13 +54,11 @@ def test_report_twice_keeps_one_run_per_key(reported_twice: dict) -> None:
 
 
 def test_runs_carry_params_metrics_tags_and_figures(reported_twice: dict) -> None:
-    import json
-
     fx, first = reported_twice["fx"], reported_twice["first"]
     client = _client(first.tracking_uri)
     runs = {r.data.tags["mlflow.runName"]: r for r in _runs(first.tracking_uri, "lumabench-mini")}
-    run = runs["severity-3/rcml_fused"]
-    want = json.loads(fx.paths.metrics("severity-3", "rcml_fused").read_text())
+    run = runs["severity-3/rcml_fused/seed-42"]
+    want = json.loads(fx.paths.metrics("severity-3", "rcml_fused", 42).read_text())
     assert run.data.metrics["test/acc"] == pytest.approx(want["test"]["acc"])
     assert run.data.metrics["ood/auroc_epistemic"] == pytest.approx(want["ood"]["auroc_epistemic"])
     assert run.data.metrics["per_modality/text/acc"] == pytest.approx(want["per_modality"]["text"]["acc"])
@@ -67,7 +66,9 @@ def test_runs_carry_params_metrics_tags_and_figures(reported_twice: dict) -> Non
     assert len(client.get_metric_history(run.info.run_id, "test/acc")) == 1
     assert run.data.params["variant"] == "severity-3" and run.data.params["level"] == "3.0"
     assert run.data.params["kind"] == "rcml" and run.data.params["sweep"] == "image.severity"
+    assert run.data.params["seed"] == "42" and run.data.params["data_seed"] == str(fx.params.seed)
     tags = run.data.tags
+    assert tags["lumabench.seed"] == "42" and tags[KEY_TAG].endswith("/severity-3/rcml_fused/seed-42")
     assert tags["lumabench.params_hash"] == params_hash(fx.params)
     assert tags["lumabench.git_commit"] == "unknown"  # the fixture root is not a git repository
     assert tags["lumabench.data_source"] == "none" and tags["lumabench.data_hash"] == "unknown"
@@ -80,6 +81,39 @@ def test_runs_carry_params_metrics_tags_and_figures(reported_twice: dict) -> Non
     in_parent = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
     assert {f"figures/{p.name}" for p in fx.paths.figures.glob("*.png")} == in_parent
     assert os.environ.get("MLFLOW_DISABLE_TELEMETRY") == "true"
+
+
+def test_one_nested_run_per_training_seed(tmp_path: Path) -> None:
+    fx = make_results(tmp_path, make_params(["clean"], ["mcd_image", "rcml_fused"], [42, 7]), sheet=False)
+    first = run_report(fx)
+    second = run_report(fx)
+    assert first.parent_run_id == second.parent_run_id
+    runs = _runs(first.tracking_uri, "lumabench-mini")
+    children = {r.data.tags["mlflow.runName"]: r for r in runs if r.data.tags.get("mlflow.parentRunId")}
+    assert sorted(children) == [
+        "clean/mcd_image/seed-42", "clean/mcd_image/seed-7", "clean/rcml_fused/seed-42", "clean/rcml_fused/seed-7",
+    ]  # fmt: skip
+    assert len(runs) == 1 + 4 and len({r.data.tags[KEY_TAG] for r in runs}) == 5
+    for name, run in children.items():
+        seed = name.rsplit("-", 1)[1]
+        assert run.data.params["seed"] == seed and run.data.tags["lumabench.seed"] == seed
+        assert run.data.params["data_seed"] == "42" and run.data.tags[KEY_TAG].endswith(f"/{name}")
+        method = name.split("/")[1]
+        want = json.loads(fx.paths.metrics("clean", method, int(seed)).read_text())
+        assert run.data.metrics["test/acc"] == pytest.approx(want["test"]["acc"])
+    accs = {run.data.metrics["test/acc"] for name, run in children.items() if "/mcd_image/" in name}
+    assert len(accs) == 2  # each seed's own numbers, not one seed logged twice
+
+
+def test_nested_runs_sharing_a_key_are_refused(tmp_path: Path) -> None:
+    params = make_params(["clean"], ["mcd_image"])
+    paths = Paths(tmp_path, "mini")
+    prov = Provenance("unknown", None, params_hash(params), "none")
+    parent = RunSpec("report/mini/x", "report", {}, {}, {}, [])
+    child = RunSpec("report/mini/x/clean/mcd_image", "clean/mcd_image", {}, {}, {}, [])
+    with pytest.raises(LumabenchError, match="two nested runs share the key 'report/mini/x/clean/mcd_image'"):
+        log_report(params, paths, prov, parent, [child, child])
+    assert not (paths.results / "mlflow.db").exists()  # refused before anything was written
 
 
 def test_tracking_uri_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,7 +230,7 @@ def test_tracking_server_via_env(tmp_path: Path, mlflow_server: tuple[str, Path]
     second = run_report(fx, url)
     assert first.tracking_uri == url and first.parent_run_id == second.parent_run_id
     runs = _runs(url, "server-mini")
-    assert len(runs) == 1 + 2
+    assert len(runs) == 1 + 2 * len(params.run.seeds)  # parent + one nested run per method and seed
     assert not (fx.paths.results / "mlflow.db").exists()  # nothing went to the local default
     stored = {p.name for p in artifacts.rglob("*") if p.is_file()}
     assert {"report.html", "metrics.json", "roc_severity-3.png", "samples_severity-3.png"} <= stored

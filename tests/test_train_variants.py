@@ -42,7 +42,9 @@ def test_train_on_a_built_missing_variant(tmp_path: Path) -> None:
     for mod in ("image", "audio", "text"):
         assert m["per_modality"][mod]["n"] == int(test[mod].notna().sum())
     assert m["test"]["acc"] > 3 / 42, m["test"]  # 42 classes, three epochs: clearly above chance
-    preds = pq.read_table(paths.predictions("missing", "mcd_fused")).to_pandas()
+    seed = params.run.seeds[0]  # no seed given: the first training seed of params.yaml
+    assert m["seed"] == seed and m["data_seed"] == params.seed
+    preds = pq.read_table(paths.predictions("missing", "mcd_fused", seed)).to_pandas()
     assert len(preds) == len(test) + m["ood"]["n"]
     assert np.isfinite(preds[["aleatoric", "epistemic", "total"]].to_numpy()).all()
     assert m["test"]["total"] == pytest.approx(m["test"]["aleatoric"] + m["test"]["epistemic"], abs=2e-6)

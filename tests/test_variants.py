@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from lumabench.variants import run as run_variant
 from lumabench.variants.build import build, load_inputs
 from lumabench.variants.io import load_variant
 from synth_accepted import make, write_cheap_features
+from synth_layouts import binomial_tolerance, hub_layout, pairs_layout
 
-TRAIN, TEST = 10, 5
+TRAIN, TEST = 10, 4  # test pools hold 5 items per class: selection matters in test too
+HUB = classes.class_id("palm")
 VARIANTS = ("clean", "label_noise", "conflict", "missing", "sample_noise", "joint", "diversity")
 
 
@@ -69,16 +72,98 @@ def test_clean_rows_are_consistent(built) -> None:
         assert (df["class_id"] == df["label"].map(classes.class_id)).all()
 
 
-def test_label_switch_rate_within_two_points(built) -> None:
+def test_label_switch_counts_exact_per_class(built) -> None:
     params, _, out = built
     d = params.variants.resolve("label_noise")
-    for split in ("train", "test"):
+    for split, n_pc in (("train", TRAIN), ("test", TEST)):
         df = out["label_noise"][split]
         for m in ("image", "audio", "text"):
             rate = getattr(getattr(d.rate, m), split)
-            realised = (df[f"{m}_label_original"] != df["label"]).mean()
-            assert abs(realised - rate) <= 0.02, (split, m, realised)
-    assert (out["label_noise"]["ood"]["image_label_original"] == out["label_noise"]["ood"]["label"]).all()
+            foreign = (df[f"{m}_label_original"] != df["label"]).groupby(df["class_id"]).sum()
+            assert (foreign == round(rate * n_pc)).all(), (split, m)
+    ood = out["label_noise"]["ood"]
+    assert (ood["image_label_original"] == ood["label"]).all() and not ood["label_switched"].any()
+
+
+def test_switch_provenance_columns(built) -> None:
+    params, paths, out = built
+    d = params.variants.resolve("label_noise")
+    for split in ("train", "test"):
+        df = out["label_noise"][split]
+        foreign = {m: (df[f"{m}_label_original"] != df["label"]).to_numpy() for m in ("image", "audio", "text")}
+        listed = {m: df["switched_modalities"].map(lambda x, m=m: m in list(x)).to_numpy() for m in foreign}
+        for m in foreign:
+            assert (listed[m] == foreign[m]).all(), (split, m)  # no conflict here: foreign ⇔ switched
+        any_foreign = foreign["image"] | foreign["audio"] | foreign["text"]
+        assert (df["label_switched"].to_numpy() == any_foreign).all()
+        assert df["label_switched"].mean() == pytest.approx(any_foreign.mean(), abs=1e-12)
+        assert df.loc[df["label_switched"], "label_original"].isna().all()
+        assert (df.loc[~df["label_switched"], "label_original"] == df.loc[~df["label_switched"], "label"]).all()
+        if split == "train":  # 420 rows: 1 − (1 − p)³ within three binomial sd
+            p = d.rate.image.train
+            expect = 1 - (1 - p) ** 3
+            assert abs(df["label_switched"].mean() - expect) <= 3 * np.sqrt(expect * (1 - expect) / len(df))
+    for v in ("clean", "conflict"):
+        for df in out[v].values():
+            assert not df["label_switched"].any() and (df["switched_modalities"].map(len) == 0).all()
+            assert (df["label_original"] == df["label"]).all()
+    meta = json.loads((paths.variant("label_noise") / "variant.json").read_text())
+    for split in ("train", "test"):
+        for m in ("image", "audio", "text"):
+            st = meta["label_switch"][split][m]
+            assert st["switched"] == (out["label_noise"][split]["switched_modalities"].map(lambda x, m=m: m in x)).sum()
+            assert st["first_choice_share"] == pytest.approx(st["first_choice"] / st["switched"], abs=1e-6)
+
+
+def _layout_features(paths: Paths, layout: str) -> None:
+    """Replace the feature files with a hub or pairs layout (same ids and row order)."""
+    for k, m in enumerate(("image", "audio", "text")):
+        labels = pd.read_parquet(paths.features / f"{m}.parquet")["label"].map(classes.class_id).to_numpy()
+        g = np.random.default_rng(100 + k)
+        f = hub_layout(labels, HUB, g) if layout == "hub" else pairs_layout(labels, g)
+        np.save(paths.features / f"{m}.npy", f)
+
+
+@pytest.fixture(scope="module")
+def layouts(built, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, pd.DataFrame], dict]]:
+    """The label_noise variant built on a hub layout and on a pairs layout of the same corpus."""
+    params, paths, _ = built
+    root = tmp_path_factory.mktemp("layouts")
+    shutil.copytree(paths.root / "data", root / "data", ignore=shutil.ignore_patterns("variants"))
+    paths2 = Paths(root, "mini")
+    out = {}
+    for layout in ("hub", "pairs"):
+        _layout_features(paths2, layout)
+        d = build(params, paths2, "label_noise", load_inputs(params, paths2))
+        out[layout] = (load_variant(d), json.loads((d / "variant.json").read_text()))
+    return out
+
+
+def test_hub_class_is_not_crowded_out(built, layouts) -> None:
+    params, _, _ = built
+    d = params.variants.resolve("label_noise")
+    splits, meta = layouts["hub"]
+    df = splits["train"]
+    for m in ("image", "audio", "text"):
+        p = getattr(d.rate, m).train
+        foreign = (df[f"{m}_label_original"] != df["label"]).groupby(df["class_id"]).mean()
+        own = (df[f"{m}_label_original"] == df["label"]).groupby(df["class_id"]).mean()
+        assert (foreign - p).abs().max() <= binomial_tolerance(p, TRAIN), (m, foreign[HUB])
+        assert (own - (1 - p)).abs().max() <= binomial_tolerance(p, TRAIN), m
+        assert (df.groupby("class_id").size() == TRAIN).all()
+        # nearly every switched item wanted the hub, which takes only what it sent out
+        assert meta["label_switch"]["train"][m]["first_choice_share"] < 0.2
+
+
+def test_no_hub_every_switch_is_first_choice(layouts) -> None:
+    splits, meta = layouts["pairs"]
+    for split in ("train", "test"):
+        for m in ("image", "audio", "text"):
+            assert meta["label_switch"][split][m]["first_choice_share"] == 1.0
+            df = splits[split]
+            sw = df["switched_modalities"].map(lambda x, m=m: m in x)
+            orig = df.loc[sw, f"{m}_label_original"].map(classes.class_id)
+            assert (orig ^ 1 == df.loc[sw, "class_id"]).all()  # each went to its partner class
 
 
 def test_conflict_rate_exact_and_next_class(built) -> None:
@@ -87,7 +172,7 @@ def test_conflict_rate_exact_and_next_class(built) -> None:
     test = out["conflict"]["test"]
     per_class = test.groupby("class_id")["conflict_modality"].apply(lambda s: s.notna().sum())
     assert (per_class == round(rate * TEST)).all()
-    assert test["conflict_modality"].notna().mean() == pytest.approx(rate, abs=1e-12)
+    assert test["conflict_modality"].notna().mean() == pytest.approx(round(rate * TEST) / TEST, abs=1e-12)
     assert out["conflict"]["train"]["conflict_modality"].isna().all()
     for _, row in test[test["conflict_modality"].notna()].iterrows():
         m = row["conflict_modality"]
@@ -133,7 +218,6 @@ def test_sample_noise_rates_recorded_exactly(built) -> None:
         changed = (tn["text"].to_numpy() != ref.loc[tn["sample_id"], "text"].to_numpy()).mean()
         assert changed > 0.95
         assert set(tn["text_noise"]) <= set(d.text.perturbations)
-    assert out["sample_noise"]["ood"]["image_noise"].isna().all()
 
 
 def _wav(b: bytes) -> np.ndarray:
@@ -165,6 +249,44 @@ def test_joint_noise_hits_all_modalities_of_the_same_rows(built) -> None:
     assert (rows == test["audio_noise"].notna()).all() and (rows == test["text_noise"].notna()).all()
     assert (test.loc[rows, "image_severity"] == d.severity).all()
     assert out["joint"]["train"]["image_noise"].isna().all()
+
+
+def test_ood_gets_the_test_time_perturbations(built) -> None:
+    params, _, out = built
+    clean = out["clean"]["ood"]
+    assert clean["image_noise"].isna().all() and clean["audio_noise"].isna().all()
+    assert clean["text_noise"].isna().all() and (clean["missing_modalities"].map(len) == 0).all()
+    n = len(clean)
+    d = params.variants.resolve("sample_noise")
+    ood = out["sample_noise"]["ood"]
+    assert (ood["text_id"].to_numpy() == clean["text_id"].to_numpy()).all()  # same OOD triplets
+    for m in ("image", "audio", "text"):
+        cfg = getattr(d, m)
+        assert ood[f"{m}_noise"].notna().sum() == (round(cfg.ratio * n) if cfg.test else 0), m
+    assert (ood.loc[ood["image_noise"].notna(), "image_severity"] == d.image.severity).all()
+    assert ood["audio_snr_db"].dropna().between(d.audio.min_snr_db, d.audio.max_snr_db).all()
+    noisy = ood["image_noise"].notna().to_numpy()
+    assert (ood["image"].to_numpy()[noisy] != clean["image"].to_numpy()[noisy]).mean() > 0.9
+    j = params.variants.resolve("joint")
+    jood = out["joint"]["ood"]
+    rows = jood["image_noise"].notna()
+    assert rows.sum() == round(j.ratio * n) and (rows == jood["text_noise"].notna()).all()
+    mis = params.variants.resolve("missing")
+    mood = out["missing"]["ood"]
+    for m in ("image", "audio", "text"):
+        gone = mood["missing_modalities"].map(lambda x, m=m: m in list(x))
+        assert gone.sum() == round(getattr(mis.rate, m).test * n)
+    for v in ("label_noise", "conflict"):
+        assert out[v]["ood"]["conflict_modality"].isna().all() and not out[v]["ood"]["label_switched"].any()
+
+
+def test_diversity_keeps_the_shared_test_set(built) -> None:
+    _, _, out = built
+    cols = ["sample_id", "image_id", "clip_id", "text_id", "label"]
+    pd.testing.assert_frame_equal(out["diversity"]["test"][cols], out["clean"]["test"][cols])
+    pd.testing.assert_frame_equal(out["diversity"]["ood"][cols], out["clean"]["ood"][cols])
+    for col in ("image_id", "clip_id", "text_id"):
+        assert set(out["diversity"]["train"][col]) != set(out["clean"]["train"][col]), col
 
 
 def test_diversity_is_not_more_spread_than_clean(built) -> None:

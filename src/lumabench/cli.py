@@ -5,9 +5,13 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -18,7 +22,7 @@ from lumabench.errors import InputError, LumabenchError, NotBuiltError
 from lumabench.logs import setup_logging
 from lumabench.params import Params, json_schema, load_params
 from lumabench.paths import Paths
-from lumabench.stages import BY_NAME, Stage
+from lumabench.stages import BY_NAME, Opts, Stage
 
 log = logging.getLogger("lumabench.cli")
 
@@ -36,18 +40,66 @@ class Context:
         return load_params(self.params_file, self.overrides)
 
 
+class Interrupted(LumabenchError):
+    """The stage was stopped by a signal; its temporaries are gone and no partial output is in place."""
+
+    def __init__(self, signum: int) -> None:
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        super().__init__(
+            f"interrupted by {name}; nothing of this run was put in place (its temporary files are removed)",
+            fix="run the same command again",
+        )
+        self.exit_code = 128 + signum  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
+
+
+_HANDLER_PID: list[int] = []  # the process that installed `_on_sigterm` (forked workers inherit it)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Stop the stage the way Ctrl-C does: unwind (every `finally` removes its temporaries), one line.
+
+    A second SIGTERM, while the first is unwinding, ends the process at once (the default action).
+    A forked worker (an audio or annotate pool) inherits this handler; there SIGTERM keeps its
+    default meaning, since that is how `Pool.terminate` stops its workers.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _HANDLER_PID and os.getpid() != _HANDLER_PID[-1]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Interrupted(signum)
+
+
 class ErrorsAsOneLine(click.Group):
-    """Turn every LumabenchError into one line on stderr and its exit code (traceback with --debug)."""
+    """Turn every LumabenchError into one line on stderr and its exit code (traceback with --debug).
+
+    SIGTERM (what Snakemake, SLURM and `kill` send) is handled like Ctrl-C: the stage unwinds,
+    cleaning its temporaries, and prints one line; the exit code is 128 + the signal number.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+        _HANDLER_PID.append(os.getpid())
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if "--debug" in sys.argv:
+                raise
+            self._fail(ctx, Interrupted(signal.SIGINT))
         except LumabenchError as exc:
             if "--debug" in sys.argv:
                 raise
-            name = ctx.invoked_subcommand or "lumabench"
-            click.echo(f"lumabench {name}: {exc.one_line()}", err=True)
-            sys.exit(exc.exit_code)
+            self._fail(ctx, exc)
+        finally:
+            _HANDLER_PID.pop()
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+    @staticmethod
+    def _fail(ctx: click.Context, exc: LumabenchError) -> None:
+        name = ctx.invoked_subcommand or "lumabench"
+        click.echo(f"lumabench {name}: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
 
 
 @click.group(cls=ErrorsAsOneLine, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +127,7 @@ def main(ctx: click.Context, params_file: Path, overrides: tuple[str, ...], debu
     ctx.obj = Context(params_file=params_file, overrides=overrides, debug=debug)
 
 
-def run_stage(obj: Context, stage: Stage, **opts: str) -> None:
+def run_stage(obj: Context, stage: Stage, **opts: str | int) -> None:
     """Validate params and inputs, then call the stage module's `run(params, paths, **opts)`."""
     params = obj.params()
     paths = Paths(obj.root, params.profile)
@@ -95,7 +147,7 @@ def run_stage(obj: Context, stage: Stage, **opts: str) -> None:
     entry(params, paths, **opts)
 
 
-def _producer(path: Path, paths: Paths, opts: dict[str, str]) -> str:
+def _producer(path: Path, paths: Paths, opts: Opts) -> str:
     """The stage whose outputs contain `path` (or lie under it, for a directory input)."""
     full = {**_VM, **opts}
     for s in BY_NAME.values():
@@ -105,7 +157,7 @@ def _producer(path: Path, paths: Paths, opts: dict[str, str]) -> str:
     return "the previous stage"
 
 
-def _describe(stage: Stage, opts: dict[str, str]) -> str:
+def _describe(stage: Stage, opts: Opts) -> str:
     p = Paths(Path("."), "<profile>")
     ins = ", ".join(str(x) for x in stage.inputs(p, opts)) or "(none)"
     outs = ", ".join(str(x) for x in stage.outputs(p, opts))
@@ -116,7 +168,7 @@ def _describe(stage: Stage, opts: dict[str, str]) -> str:
     )
 
 
-_VM = {"variant": "<variant>", "method": "<method>"}
+_VM = {"variant": "<variant>", "method": "<method>", "seed": "<seed>"}
 
 
 def _simple_stage(name: str) -> None:
@@ -153,15 +205,29 @@ def corpora(obj: Context, import_from: Path | None) -> None:
 @click.option("-v", "--variant", required=True, help="Variant name from params.yaml (e.g. clean, severity@3).")
 @click.pass_obj
 def variants(obj: Context, variant: str) -> None:
+    obj.params().variants.resolve(variant)  # the name first: a typo must not read as "run corpora first"
     run_stage(obj, BY_NAME["variants"], variant=variant)
 
 
 @main.command(help=_describe(BY_NAME["train"], _VM))
 @click.option("-v", "--variant", required=True, help="Variant name from params.yaml.")
 @click.option("-m", "--method", required=True, help="Method name from params.yaml `methods`.")
+@click.option(
+    "-s",
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Training seed (initialisation, data order); default: the first of params.yaml `run.seeds`.",
+)
 @click.pass_obj
-def train(obj: Context, variant: str, method: str) -> None:
-    run_stage(obj, BY_NAME["train"], variant=variant, method=method)
+def train(obj: Context, variant: str, method: str, seed: int | None) -> None:
+    params = obj.params()
+    # a name params.yaml defines, checked before any path is built from it (a typo or `../x` is
+    # refused here with suggestions, not reported as "run variants first")
+    params.variants.resolve(variant)
+    if seed is None:
+        seed = params.run.seeds[0]
+    run_stage(obj, BY_NAME["train"], variant=variant, method=method, seed=seed)
 
 
 @main.command(name="classes")

@@ -3,8 +3,13 @@
 A split becomes one `SplitTensors`: uint8 images [N, 3, 32, 32], log-mel spectrograms
 [N, 1, n_mels, frames] (float16), sentence embeddings [N, D] and a presence mask [N, 3] (False =
 the modality is missing in that row; its input is zero). The decoded split is cached at
-data/<profile>/cache/tensors/<variant>/<split>.pt under a key made of the Parquet file's sha256 and
-every parameter that shapes the tensors, so a changed variant or parameter rebuilds it.
+data/<profile>/cache/tensors/<variant>/<split>.pt under a key made of the sha256 of every file the
+tensors are built from (the Parquet file and the features stage's text.npy, text.parquet and
+meta.json it reuses) and every parameter that shapes them, so a changed file or parameter rebuilds it.
+
+Every decoded tensor is checked: a cell that does not decode names its row, sample and column, and
+a NaN or infinity anywhere (a float WAV holding NaN, a damaged text.npy) stops the stage with one
+line instead of training on it and reporting undefined metrics.
 
 Audio (LUMA-SPEC §7): 16 kHz mono → mel spectrogram (n_fft 400, hop 200, 128 mels, power 2) →
 log(mel + 1e-6) → `frames` frames. The waveform is zero-padded (or cut) at its end to
@@ -46,7 +51,9 @@ from lumabench.schemas import VARIANT_ROWS
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+# the features stage's files `embed_texts` reads (so the tensor cache is keyed on their bytes)
+REUSED_FEATURE_FILES = ("text.npy", "text.parquet", "meta.json")
 TEXT_ENCODER = "all-MiniLM-L6-v2"
 LOG_FLOOR = 1e-6
 SPLITS = ("train", "test", "ood")
@@ -168,8 +175,20 @@ class Normaliser:
 
 
 # ---------------------------------------------------------------- decoding
+class MediaError(ValueError):
+    """A media cell of a variant file that does not decode: which column, which row, and why."""
+
+    def __init__(self, column: str, row: int, reason: str) -> None:
+        self.column, self.row, self.reason = column, row, reason
+        super().__init__(f"{column} of row {row}: {reason}")
+
+
 def decode_images(blobs: list[bytes | None]) -> tuple[torch.Tensor, torch.Tensor]:
-    """PNG bytes → uint8 [N, 3, 32, 32] and presence; a null is a missing image."""
+    """PNG bytes → uint8 [N, 3, 32, 32] and presence; a null is a missing image.
+
+    The size is read from the header before any pixel is decoded, so a header claiming 60000×60000
+    (a decompression bomb) is refused without allocating it.
+    """
     from PIL import Image
 
     out = np.zeros((len(blobs), 3, 32, 32), dtype=np.uint8)
@@ -177,13 +196,23 @@ def decode_images(blobs: list[bytes | None]) -> tuple[torch.Tensor, torch.Tensor
     for i, b in enumerate(progress(blobs, "decode images", unit="img")):
         if b is None:
             continue
-        with Image.open(io.BytesIO(b)) as im:
-            arr = np.asarray(im.convert("RGB"))
-        if arr.shape != (32, 32, 3):
-            raise ValueError(f"image of row {i} is {arr.shape[1]}x{arr.shape[0]}, expected 32x32")
+        try:
+            with Image.open(io.BytesIO(b)) as im:
+                if im.size != (32, 32):
+                    raise MediaError("image", i, f"{im.size[0]}x{im.size[1]} image, expected 32x32")
+                arr = np.asarray(im.convert("RGB"))
+        except MediaError:
+            raise
+        except Exception as exc:  # any decoder failure of an untrusted blob (PIL raises many kinds)
+            raise MediaError("image", i, _reason(exc)) from exc
         out[i] = arr.transpose(2, 0, 1)
         have[i] = True
     return torch.from_numpy(out), torch.from_numpy(have)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def decode_audio(blobs: list[bytes | None], cfg: Train, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,15 +235,26 @@ def decode_audio(blobs: list[bytes | None], cfg: Train, chunk: int = 256) -> tup
 
     def flush() -> None:
         if rows:
-            spec = torch.log(mel(wave[: len(rows)]) + LOG_FLOOR)
-            out[rows, 0] = spec[:, :, : cfg.frames].to(torch.float16)
+            spec = torch.log(mel(wave[: len(rows)]) + LOG_FLOOR)[:, :, : cfg.frames].to(torch.float16)
+            finite = torch.isfinite(spec).flatten(1).all(1)
+            if not bool(finite.all()):
+                row = rows[int(torch.nonzero(~finite)[0])]
+                raise MediaError("audio", row, "its log-mel spectrogram is not finite (overflow)")
+            out[rows, 0] = spec
             rows.clear()
             wave.zero_()
 
     for i, b in enumerate(progress(blobs, "decode audio", unit="clip")):
         if b is None:
             continue
-        data, sr = sf.read(io.BytesIO(b), dtype="float32", always_2d=True)
+        try:
+            data, sr = sf.read(io.BytesIO(b), dtype="float32", always_2d=True)
+        except Exception as exc:  # libsndfile's errors, and whatever a damaged header provokes
+            raise MediaError("audio", i, _reason(exc)) from exc
+        if data.shape[0] == 0 or sr <= 0:
+            raise MediaError("audio", i, f"no samples (sample rate {sr})")
+        if not np.isfinite(data).all():
+            raise MediaError("audio", i, "the waveform holds NaN or infinite samples")
         x = torch.from_numpy(data.mean(1))
         if sr != SAMPLE_RATE:
             x = torchaudio.functional.resample(x, sr, SAMPLE_RATE)
@@ -242,14 +282,19 @@ def _encode(texts: list[str], features: Features | None) -> np.ndarray:
 
 
 def _stage_vectors(paths: Paths | None) -> tuple[dict[str, int], np.ndarray] | None:
-    """The features stage's text embeddings by text_id, if that stage has run."""
+    """The features stage's text embeddings by text_id, if that stage has run (checked: finite, one
+    row per id), so a damaged text.npy stops here instead of feeding NaN to training."""
     if paths is None:
         return None
     ids_file, npy = paths.features / "text.parquet", paths.features / "text.npy"
     if not (ids_file.is_file() and npy.is_file()):
         return None
-    ids = lio.read_parquet(ids_file).column("id").to_pylist()
-    return {str(i): k for k, i in enumerate(ids)}, np.load(npy, mmap_mode="r")
+    fix = "re-run `lumabench features` (delete data/<profile>/interim/features/ first if it says up to date)"
+    ids = lio.read_parquet(ids_file, fix=fix).column("id").to_pylist()
+    vectors = lio.load_npy(npy, fix, ndim=2, mmap=True)
+    if vectors.shape[0] != len(ids):
+        raise InputError(f"text.npy has {vectors.shape[0]} rows for {len(ids)} ids in text.parquet", npy, fix)
+    return {str(i): k for k, i in enumerate(ids)}, vectors
 
 
 def embed_texts(
@@ -283,6 +328,7 @@ def embed_texts(
             todo.append(i)
     if todo:
         emb = _encode([texts[i] for i in todo], features)  # type: ignore[misc]
+        lio.check_finite(np.asarray(emb), f"text embeddings of the {len(todo)} re-encoded texts", None, _FIX)
         if out is None:
             out = np.zeros((len(texts), emb.shape[1]), np.float32)
         out[todo] = emb
@@ -292,13 +338,59 @@ def embed_texts(
     return torch.from_numpy(out), have
 
 
+# ---------------------------------------------------------------- truth
+def original_truth(paths: Paths, variant: str, split: str, sample_ids: list[str]) -> np.ndarray:
+    """The original class of each modality's item in rows `sample_ids`, [N, 3] in MODALITIES order.
+
+    Label noise relabels items: the row's `label` is then the switched class, and the truth of
+    modality m is `<m>_label_original`. Conflict also puts another class's item in a row but keeps
+    the label on purpose (the row's truth stays its label), so only switched modalities take their
+    original class; every other cell holds the row's class id. Read from the variant file, in the
+    order of `sample_ids` (the rows a model was scored on).
+    """
+    parquet = paths.variant(variant) / f"{split}.parquet"
+    names = ["sample_id", "class_id", "conflict_modality", *(f"{m}_label_original" for m in MODALITIES)]
+    table = lio.read_parquet(parquet, fix=_FIX)
+    lacking = [n for n in names if n not in table.column_names]
+    if lacking:
+        raise InputError(f"the {split} split has no column {lacking[0]!r}", parquet, _FIX)
+    cols = {n: table.column(n).to_pylist() for n in names}
+    switched = table.column("switched_modalities").to_pylist() if "switched_modalities" in table.column_names else None
+    index = {str(sid): i for i, sid in enumerate(cols["sample_id"])}
+    ids = {c.name: c.id for c in luma_classes.CLASSES}
+    out = np.empty((len(sample_ids), len(MODALITIES)), dtype=np.int64)
+    for r, sid in enumerate(sample_ids):
+        i = index.get(sid)
+        if i is None:
+            raise InputError(f"sample {sid!r} is not in the {split} split", parquet, _FIX)
+        label = int(cols["class_id"][i])
+        for j, m in enumerate(MODALITIES):
+            orig = cols[f"{m}_label_original"][i]
+            if switched is not None:
+                moved = m in (switched[i] or [])
+            else:  # files written before `switched_modalities`: infer it
+                moved = orig is not None and ids.get(orig, label) != label and cols["conflict_modality"][i] != m
+            out[r, j] = ids[orig] if moved and orig in ids else label
+    return out
+
+
 # ---------------------------------------------------------------- cache
 def cache_key(parquet: Path, cfg: Train, paths: Paths | None = None, features: Features | None = None) -> str:
-    """What the cached tensors depend on: the Parquet bytes, decoding params and the text features."""
-    meta = paths.features / "meta.json" if paths is not None else None
+    """What the cached tensors depend on: the bytes of every file they are built from (the Parquet
+    file; with `paths`, the features stage's text.npy, text.parquet and meta.json that unperturbed
+    texts reuse), the decoding params and the text features.
+
+    Content, not the features stage's own fingerprint of its inputs: a text.npy rewritten by a GPU
+    rerun, restored from a partial checkout or damaged on disk changes the key.
+    """
+    reused = {
+        name: (lio.sha256_file(f) if f.is_file() else None)
+        for name in REUSED_FEATURE_FILES
+        for f in ([paths.features / name] if paths is not None else [])
+    }
     blob = json.dumps(
         {
-            "features_meta": lio.sha256_file(meta) if meta is not None and meta.is_file() else None,
+            "features_files": reused or None,
             "features": features.model_dump(mode="json") if features is not None else None,
             "format": CACHE_FORMAT,
             "parquet": lio.sha256_file(parquet),
@@ -339,8 +431,11 @@ def _decode(
     try:
         image, have_i = decode_images(cols["image"])
         audio, have_a = decode_audio(cols["audio"], cfg)
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise InputError(f"undecodable media ({exc})", parquet, _FIX) from exc
+    except MediaError as exc:
+        sid = cols["sample_id"][exc.row]
+        raise InputError(
+            f"undecodable {exc.column!r} cell in row {exc.row} (sample_id {sid!r}): {exc.reason}", parquet, _FIX
+        ) from exc
     text, have_t = embed_texts(cols["text"], cols["text_id"], cols["text_noise"], paths, features)
     return SplitTensors(
         sample_id=[str(s) for s in cols["sample_id"]],
@@ -370,10 +465,30 @@ def load_split(paths: Paths, variant: str, split: str, cfg: Train, features: Fea
         except (OSError, RuntimeError, EOFError):
             blob = None
         if isinstance(blob, dict) and blob.get("key") == key:
-            log.debug("tensor cache hit %s", cached)
-            return SplitTensors(**{f.name: blob[f.name] for f in fields(SplitTensors)})
+            st = SplitTensors(**{f.name: blob[f.name] for f in fields(SplitTensors)})
+            if _nonfinite(st) is None:
+                log.debug("tensor cache hit %s", cached)
+                return st
+            log.warning("tensor cache %s holds non-finite values; decoding again", cached)
     log.info("decoding %s (%s split) into tensors", parquet, split)
     st = _decode(parquet, split, cfg, paths if features is not None else None, features)
-    with lio.atomic_path(cached, ".pt") as tmp:
-        torch.save({"key": key, **{f.name: getattr(st, f.name) for f in fields(SplitTensors)}}, tmp)
+    bad = _nonfinite(st)
+    if bad is not None:
+        column, row = bad
+        raise InputError(
+            f"the {column} input of row {row} (sample_id {st.sample_id[row]!r}) is NaN or infinite", parquet, _FIX
+        )
+    buf = io.BytesIO()  # saved from memory: torch names the archive after the file, a random temp name
+    torch.save({"key": key, **{f.name: getattr(st, f.name) for f in fields(SplitTensors)}}, buf)
+    lio.write_bytes(cached, buf.getvalue())
     return st
+
+
+def _nonfinite(st: SplitTensors) -> tuple[str, int] | None:
+    """(column, row) of the first non-finite model input of the split, or None."""
+    for column in ("audio", "text"):
+        t = getattr(st, column)
+        finite = torch.isfinite(t.reshape(len(t), -1)).all(1) if len(t) else torch.ones(0, dtype=torch.bool)
+        if not bool(finite.all()):
+            return column, int(torch.nonzero(~finite)[0])
+    return None

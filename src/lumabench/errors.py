@@ -45,3 +45,7 @@ class NotBuiltError(LumabenchError):
     """The stage exists in the contract but its logic is not built yet."""
 
     exit_code = 2
+
+
+class TrainingError(LumabenchError):
+    """Training diverged (a non-finite loss): the weights are not usable."""

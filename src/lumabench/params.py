@@ -7,6 +7,7 @@ describes both the embedded `mini` corpus and the `full` reproduction.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -39,8 +40,11 @@ TEXT_PERTURBATIONS: tuple[str, ...] = (
     "keyboard", "ocr", "char_edit", "word_swap", "word_delete", "spelling", "synonym", "antonym",
     "back_translation",
 )  # fmt: skip
+# opt-in text perturbations outside LUMA's list: never in a default mix nor in joint noise
+# (word_mask: EAU's word masking, Gao et al. CVPR 2024; rate `text.mask_rate`)
+EXTRA_TEXT_PERTURBATIONS: tuple[str, ...] = ("word_mask",)
 ImageCorruption = Literal[IMAGE_CORRUPTIONS]  # type: ignore[valid-type]
-TextPerturbation = Literal[TEXT_PERTURBATIONS]  # type: ignore[valid-type]
+TextPerturbation = Literal[TEXT_PERTURBATIONS + EXTRA_TEXT_PERTURBATIONS]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
@@ -254,9 +258,16 @@ class AudioNoise(SplitFlags):
 
 
 class TextNoise(SplitFlags):
+    """Text sample noise: one perturbation drawn uniformly per noisy text (LUMA's list by default).
+
+    `mask_rate` is the per-word masking probability of `word_mask` (EAU's protocol, Gao et al.,
+    CVPR 2024: p = 0.1·ε); it is used only when `perturbations` lists `word_mask`.
+    """
+
     ratio: Prob = 0.0
     perturbations: list[TextPerturbation] = [p for p in TEXT_PERTURBATIONS if p != "back_translation"]  # type: ignore[valid-type]
     heavy: bool = False
+    mask_rate: Prob = 0.1
 
 
 class PerModality(Strict):
@@ -275,6 +286,10 @@ class _Variant(Strict):
     sweep: str | list[str] | None = None
     sweep_label: str | None = None
     levels: list[float | int] | None = None
+    # A variant that changes only test (and OOD) data can evaluate the models trained on another
+    # variant with the same train split instead of training them again (the train stage checks
+    # that the two train files are byte-identical): same data, seed and method give the same model.
+    model_from: str | None = None
 
     @model_validator(mode="after")
     def _sweep(self) -> _Variant:
@@ -363,6 +378,15 @@ class Variants(Strict):
         for name in v:
             if not name or not name.replace("_", "").isalnum():
                 raise ValueError(f"variant name {name!r} uses letters, digits and '_' only")
+        for name, d in v.items():
+            src = d.model_from
+            if src is None:
+                continue
+            if src == name or src not in v or v[src].levels is not None or v[src].model_from is not None:
+                raise ValueError(
+                    f"{name}.model_from: {src!r} must name another plain variant (not a sweep) "
+                    "that trains its own models"
+                )
         return v
 
     def names(self) -> list[str]:
@@ -375,18 +399,39 @@ class Variants(Strict):
                 out.extend(f"{name}{LEVEL_SEP}{level_str(lv)}" for lv in d.levels)
         return out
 
+    def levels_of(self, base: str) -> list[str]:
+        """The buildable names of sweep `base` (`severity-1`, `severity-3`, ...); [] if not a sweep."""
+        d = self.definitions.get(base)
+        if d is None or d.levels is None:
+            return []
+        return [f"{base}{LEVEL_SEP}{level_str(lv)}" for lv in d.levels]
+
     def resolve(self, name: str) -> Any:
-        """The definition for `name` with its sweep level applied."""
+        """The definition for `name` with its sweep level applied.
+
+        An unknown name is a ParamsError that suggests the nearest names; a sweep named without a
+        level (`severity`) suggests that sweep's own levels (`severity-1`, ...).
+        """
         base, _, level = name.partition(LEVEL_SEP)
         if base not in self.definitions:
-            raise ParamsError(f"unknown variant {name!r}; known: {', '.join(self.names())}")
+            raise ParamsError(
+                f"unknown variant {name!r}{_did_you_mean(name, self.names())}",
+                fix=f"use a name from params.yaml `variants.definitions`: {', '.join(self.names())}",
+            )
         d = self.definitions[base]
         if not level:
             if d.levels is not None:
-                raise ParamsError(f"variant {base!r} is a sweep; name a level, e.g. {self.names()[0]}")
+                levels = self.levels_of(base)
+                raise ParamsError(
+                    f"variant {base!r} is a sweep; name one of its levels, e.g. {levels[0]}",
+                    fix=f"use one of: {', '.join(levels)}",
+                )
             return d
         if d.levels is None or level not in [level_str(lv) for lv in d.levels]:
-            raise ParamsError(f"unknown variant {name!r}; known: {', '.join(self.names())}")
+            known = self.levels_of(base) or self.names()
+            raise ParamsError(
+                f"unknown variant {name!r}{_did_you_mean(name, known)}", fix=f"use one of: {', '.join(known)}"
+            )
         raw = d.model_dump()
         for key in d.sweep_keys():
             _set_dotted(raw, key, _parse_scalar(level))
@@ -396,6 +441,11 @@ class Variants(Strict):
 
 def level_str(level: float | int) -> str:
     return str(int(level)) if float(level).is_integer() else repr(float(level))
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 # ---------------------------------------------------------------- stage 7: train
@@ -426,15 +476,94 @@ class Train(Strict):
     record_seconds: bool = True  # false: metrics JSON without wall-clock time, byte-identical on rerun
 
 
+# ---- EAU settings (docs/eau.md): defined here, used by methods/eau.py
+class EAUSpec(Strict):
+    """EAU (Gao et al., CVPR 2024) settings; see docs/eau.md for which values are the paper's.
+
+    Defaults are the authors' released values (latent 128, weights 1e-3/1e-5, τ 0.5); `fusion: paper`
+    is the paper's softmax of 1/σ, `code` the authors' code's softmax of −σ².
+    """
+
+    latent: Annotated[int, Field(ge=1, description="Gaussian embedding size d per modality and of the VIB")] = 128
+    fusion: Annotated[
+        Literal["paper", "code"],
+        Field(description="fusion weights: softmax over present modalities of 1/σ (paper) or of −σ² (code)"),
+    ] = "paper"
+    tau: Annotated[float, Field(gt=0.0, description="NT-Xent temperature")] = 0.5
+    align_weight: Annotated[
+        float, Field(ge=0.0, description="weight of Σ over ordered modality pairs of KL(N_a ‖ N_b)")
+    ] = 1e-5
+    prior_weight: Annotated[float, Field(ge=0.0, description="weight of Σ_m KL(N_m ‖ N(0, I))")] = 1e-3
+    contrastive_weight: Annotated[float, Field(ge=0.0, description="weight of the per-modality NT-Xent")] = 1e-3
+    vib_weight: Annotated[float, Field(ge=0.0, description="β: weight of the VIB's KL(N(μ_f, σ_f²) ‖ N(0, I))")] = 1e-3
+    ib_weight: Annotated[float, Field(ge=0.0, description="λ_ib: weight of CE(head_ib(z), y), z ~ N(μ_f, σ_f²)")] = 1e-3
+    samples: Annotated[int, Field(ge=1, description="VIB samples z averaged at prediction")] = 100
+
+
+# ---- MLA settings (docs/mla.md): defined here, used by methods/mla.py
+class MLASpec(Strict):
+    """MLA (Zhang et al., CVPR 2024) settings; see docs/mla.md for which values are the paper's."""
+
+    width: Annotated[int, Field(ge=1, description="common feature width d every encoder projects to")] = 256
+    hgm: Annotated[
+        bool,
+        Field(
+            description="head gradient modification: the shared head's update is projected (OWM) away from "
+            "the other modalities' latest mean features"
+        ),
+    ] = True
+    hgm_alpha_start: Annotated[float, Field(gt=0.0, description="OWM regulariser alpha at the start of an epoch")] = 0.1
+    hgm_alpha_end: Annotated[float, Field(gt=0.0, description="alpha at the end of an epoch (geometric decay)")] = 0.01
+    hgm_target: Annotated[
+        Literal["update", "gradient"],
+        Field(
+            description="what P multiplies: the head's optimiser update (exact with any optimiser) or its "
+            "gradient (the paper's form; exact only for plain SGD)"
+        ),
+    ] = "update"
+    fusion: Annotated[
+        Literal["dynamic", "fixed"],
+        Field(description="test-time fusion: per-sample softmax of minus each modality's entropy, or equal weights"),
+    ] = "dynamic"
+    samples: Annotated[int, Field(ge=1, description="MC-dropout passes at prediction (epistemic uncertainty)")] = 100
+    optimizer: Annotated[
+        Literal["adam", "sgd"], Field(description="adam: train.lr and train.weight_decay; sgd: the sgd_* values")
+    ] = "adam"
+    sgd_lr: Annotated[float, Field(gt=0.0, description="the paper's SGD learning rate")] = 1e-3
+    sgd_momentum: Annotated[float, Field(ge=0.0, lt=1.0, description="the paper's SGD momentum")] = 0.9
+    sgd_weight_decay: Annotated[float, Field(ge=0.0, description="the paper's SGD weight decay")] = 1e-4
+
+    @model_validator(mode="after")
+    def _alpha_decays(self) -> MLASpec:
+        if self.hgm_alpha_end > self.hgm_alpha_start:
+            raise ValueError("hgm_alpha_end must not exceed hgm_alpha_start (alpha decays within an epoch)")
+        return self
+
+
 class Method(Strict):
-    kind: Literal["mc_dropout", "deep_ensemble", "rcml"]
+    """One trained model: its kind, modalities and method settings (docs/uncertainty.md)."""
+
+    kind: Literal["mc_dropout", "deep_ensemble", "rcml", "eau", "mla"]
     modalities: list[Modality]
     dropout: Prob = 0.3
     samples: PosInt = 100
     members: PosInt = 10
     sigma_samples: PosInt = 100
-    kl_anneal_epochs: PosInt = 50
+    # sampling methods with several modalities: weight of the mean per-head heteroscedastic loss added
+    # to the fused loss; 0 trains only the fused output, and then no per-modality predictions are made
+    head_loss_weight: Annotated[float, Field(ge=0.0)] = 1.0
+    # RCML: the KL term is annealed over this fraction of train.max_epochs (1/6 of 300 = the paper's 50)
+    kl_anneal_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0 / 6.0
     conflict_weight: Annotated[float, Field(ge=0.0)] = 1.0
+    # RCML evidence fusion: "sequential" (the paper and its code: views added one at a time,
+    # e = (e + e_v)/2) or "mean" (equal weight for every present view, order-free)
+    fusion: Literal["sequential", "mean"] = "sequential"
+    eau: EAUSpec = EAUSpec()
+    mla: MLASpec = MLASpec()
+
+    def kl_anneal_epochs(self, max_epochs: int) -> int:
+        """Epochs over which RCML's KL weight rises to 1: max(1, round(fraction x max_epochs))."""
+        return max(1, round(self.kl_anneal_fraction * max_epochs))
 
     @field_validator("modalities")
     @classmethod
@@ -446,17 +575,63 @@ class Method(Strict):
 
 # ---------------------------------------------------------------- stage 8: report
 class Report(Strict):
+    """Stage 8 settings; the last four name the robustness pieces of the report (docs/report.md).
+
+    Each names variants (`variants.definitions` sweeps) or methods; a piece whose variants or methods
+    are not in the run is skipped with a note, so the defaults suit any grid.
+    """
+
     tracking_uri: str | None = None
     experiment: str = "lumabench-{profile}"
     dpi: PosInt = 150
     sample_sheet_rows: PosInt = 8
+    # test-noise sweeps (EAU's protocol, Gao et al. CVPR 2024): accuracy of the fused methods and
+    # per-modality σ² against the level, clean as the no-noise point
+    robustness_sweeps: list[str] = ["image_gauss", "image_sp", "text_mask", "audio_snr"]
+    # missing-modality sweep (MLA's Q2, Zhang et al. CVPR 2024): accuracy against η, clean as η = 0
+    missing_sweep: str | None = "missing_rate"
+    # method -> row label of the ablation table (clean and every missing-sweep level in the run)
+    ablation: dict[str, str] = {
+        "mla_fused": "MLA",
+        "mla_nohgm": "w/o HGM",
+        "mla_fixed": "w/o dynamic fusion",
+        "mla_plain": "w/o both",
+    }
+    # fused method -> unimodal family: modality m's head inside the fused model vs `<family>_<m>` alone
+    laziness_pairs: dict[str, str] = {
+        "mcd_fused": "mcd",
+        "de_fused": "de",
+        "rcml_fused": "mcd",
+        "mla_fused": "mcd",
+        "eau_fused": "mcd",
+    }
+
+    @field_validator("robustness_sweeps")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("robustness_sweeps lists a sweep twice")
+        return v
 
 
 class Run(Strict):
-    """What the front-ends build and train: variants x methods."""
+    """What the front-ends build and train: variants x methods x training seeds.
+
+    `seeds` are training seeds only (initialisation, data order, dropout and noise draws); the data
+    stages and the validation split keep using the top-level `seed`, so every seed of a grid cell
+    sees the same data and the spread over seeds measures training variability alone.
+    """
 
     variants: list[str]
     methods: list[str]
+    seeds: list[Count]
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("seeds must be a non-empty list without repeats")
+        return v
 
 
 class Params(Strict):
@@ -534,7 +709,10 @@ def resolve_raw(raw: dict[str, Any], overrides: list[tuple[str, Any]] = ()) -> d
     if not isinstance(overlay, dict):
         raise ParamsError(f"profiles.{profile} must be a mapping of dotted keys to values")
     for k, v in overlay.items():
-        _set_dotted(tree, k, v)
+        try:
+            _set_dotted(tree, str(k), v)
+        except ParamsError as exc:
+            raise ParamsError(f"profiles.{profile}.{k}: {exc.what}", fix=f"edit `profiles.{profile}.{k}`") from None
     for k, v in overrides:
         _set_dotted(tree, k, v)
     return tree
@@ -589,7 +767,38 @@ def _bounds_of(loc: list[str], raw: dict[str, Any]) -> str | None:
     return _range(ctx) if ctx else None
 
 
-def _format_error(exc: ValidationError, path: Path, raw: dict[str, Any]) -> ParamsError:
+def _origin(parts: list[str], raw: dict[str, Any], overrides: list[tuple[str, Any]], profile: Any) -> str | None:
+    """What set the value at `parts`: `--set KEY` (last one wins), `profiles.<p>.KEY`, or None (the base).
+
+    A key covers `parts` when one is a prefix of the other (an overlay key inside a section whose
+    cross-field check failed counts, and so does a section an overlay key created).
+    """
+
+    def covers(key: str) -> bool:
+        k = key.split(".")
+        n = min(len(k), len(parts))
+        return n > 0 and k[:n] == parts[:n]
+
+    for key, _ in reversed(overrides):
+        if covers(key):
+            return f"--set {key}"
+    overlay = (raw.get("profiles") or {}).get(profile) if isinstance(raw.get("profiles"), dict) else None
+    if isinstance(overlay, dict):
+        for key in overlay:
+            if covers(str(key)):
+                return f"profiles.{profile}.{key}"
+    return None
+
+
+def _format_error(
+    exc: ValidationError,
+    path: Path,
+    tree: dict[str, Any],
+    raw: dict[str, Any] | None = None,
+    overrides: list[tuple[str, Any]] = (),  # type: ignore[assignment]
+    base: bool = False,
+) -> ParamsError:
+    """One line: the key, the problem, the file, and where to fix it (base key, overlay key or --set)."""
     err = exc.errors()[0]
     parts = _clean_loc(err["loc"])
     loc = ".".join(parts)
@@ -597,12 +806,32 @@ def _format_error(exc: ValidationError, path: Path, raw: dict[str, Any]) -> Para
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif err["type"] in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
-        allowed = _bounds_of(parts, raw) or _range(err.get("ctx", {}))
+        allowed = _bounds_of(parts, tree) or _range(err.get("ctx", {}))
         msg = f"{msg} (got {err.get('input')!r}; allowed range: {allowed})"
     elif err["type"] == "literal_error":
         msg = f"{msg} (got {err.get('input')!r})"
     where = f"{loc}: " if loc else ""
-    return ParamsError(f"invalid parameter {where}{msg}", path, "edit params.yaml or the --set override")
+    profile = tree.get("profile", "mini")
+    origin = None if raw is None or base or not parts else _origin(parts, raw, list(overrides), profile)
+    if origin is not None and origin.startswith("--set "):
+        return ParamsError(f"invalid parameter {where}{msg}", path, f"correct the override `{origin}=...`")
+    if origin is not None:
+        return ParamsError(
+            f"invalid parameter {where}{msg} (set by the profile overlay {origin})",
+            path,
+            f"edit `{path.name}: {origin}` (or remove it to use the base value)",
+        )
+    if base:
+        hidden = _origin(parts, raw or {}, [], profile) if parts else None
+        note = f"; hidden under profile {profile!r} by {hidden}, but used by every other profile" if hidden else ""
+        return ParamsError(
+            f"invalid parameter {where}{msg} (in the base section{note})",
+            path,
+            f"edit `{path.name}: {loc or 'the top level'}` (or the --set override)",
+        )
+    return ParamsError(
+        f"invalid parameter {where}{msg}", path, f"edit `{path.name}: {loc or 'the top level'}` or the --set override"
+    )
 
 
 def _range(ctx: dict[str, Any]) -> str:
@@ -624,11 +853,26 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | tuple[s
         raise ParamsError(f"not valid YAML ({str(exc).splitlines()[0]})", path, "fix the YAML syntax") from exc
     if not isinstance(raw, dict):
         raise ParamsError("top level must be a mapping", path, "see config/README.md")
-    tree = resolve_raw(raw, parse_overrides(list(overrides)))
+    sets = parse_overrides(list(overrides))
     try:
-        return Params.model_validate(tree)
+        tree = resolve_raw(raw, sets)
+    except ParamsError as exc:
+        raise ParamsError(exc.what, path, exc.fix or f"edit `{path.name}: profiles` or the --set override") from None
+    # the file with the --set overrides but no profile overlay: the base sections every profile starts from
+    base = resolve_raw({k: v for k, v in raw.items() if k != "profiles"}, sets)
+    if "profiles" in tree:
+        base["profiles"] = tree["profiles"]
+    try:
+        params = Params.model_validate(tree)
     except ValidationError as exc:
-        raise _format_error(exc, path, tree) from None
+        raise _format_error(exc, path, tree, base, sets) from None
+    # The base sections too: a value an overlay replaces (train.lr under `mini`) is still what every
+    # other profile runs with, so an invalid one must not wait for that profile to be selected.
+    try:
+        Params.model_validate(base)
+    except ValidationError as exc:
+        raise _format_error(exc, path, base, base, sets, base=True) from None
+    return params
 
 
 def params_hash(params: Params) -> str:

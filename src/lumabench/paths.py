@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from lumabench.errors import InputError
+
+SEED_PREFIX = "seed-"
+
+
+def seed_name(seed: int | str, suffix: str = "") -> str:
+    """File name of one training seed's output (`seed-42.json`); a str seed passes through (`<seed>`)."""
+    return f"{SEED_PREFIX}{seed}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -66,15 +77,15 @@ class Paths:
     def variant(self, name: str) -> Path:
         return self.variants / name
 
-    # stage 7
-    def model(self, variant: str, method: str) -> Path:
-        return self.results / "models" / variant / f"{method}.pt"
+    # stage 7: one file per (variant, method, training seed)
+    def model(self, variant: str, method: str, seed: int | str) -> Path:
+        return self.results / "models" / variant / method / seed_name(seed, ".pt")
 
-    def predictions(self, variant: str, method: str) -> Path:
-        return self.results / "predictions" / variant / f"{method}.parquet"
+    def predictions(self, variant: str, method: str, seed: int | str) -> Path:
+        return self.results / "predictions" / variant / method / seed_name(seed, ".parquet")
 
-    def metrics(self, variant: str, method: str) -> Path:
-        return self.results / "metrics" / variant / f"{method}.json"
+    def metrics(self, variant: str, method: str, seed: int | str) -> Path:
+        return self.results / "metrics" / variant / method / seed_name(seed, ".json")
 
     # stage 8
     @property
@@ -100,3 +111,37 @@ class Paths:
     @property
     def cache(self) -> Path:
         return self.data / "cache"
+
+    # confinement
+    def confine(
+        self, path: str | Path, what: str, source: str | Path | None = None, roots: Iterable[Path] | None = None
+    ) -> Path:
+        """`path` (relative to the project root, or absolute) if it lies under the profile's data or
+        results folder (or under `roots`); otherwise an InputError naming it, `what` it is and the
+        `source` (a Parquet file, the command line) it came from.
+
+        Paths read from data files and given on the command line go through here before anything
+        opens them, so a cell holding `../../../../etc/passwd` or `/home/x/secret`, or a variant
+        named `../../elsewhere/x`, can neither read nor write outside the project's outputs. The
+        test is on the normalised path as written (symbolic links the user placed inside data/ are
+        followed as usual); a path whose real location is inside is accepted too.
+        """
+        text = os.fspath(path)
+        if "\x00" in text:
+            raise InputError(f"{what} {text!r} holds a NUL byte", source, "re-run the stage that wrote it")
+        full = Path(text) if Path(text).is_absolute() else self.root / text
+        allowed = list(roots) if roots is not None else [self.data, self.results]
+        lexical = Path(os.path.normpath(os.path.abspath(full)))
+        real = Path(os.path.realpath(full))
+        for base in allowed:
+            if lexical.is_relative_to(os.path.normpath(os.path.abspath(base))) or real.is_relative_to(
+                os.path.realpath(base)
+            ):
+                return lexical
+        where = " or ".join(str(b) for b in allowed)
+        raise InputError(
+            f"{what} {text!r} leaves the project's folders (allowed: under {where})",
+            source,
+            "paths in data files and on the command line must stay inside data/<profile>/ and results/<profile>/; "
+            "re-run the stage that wrote the file, or fix the argument",
+        )

@@ -87,12 +87,14 @@ VARIANT_ROWS = pa.schema([
     ("audio_noise", pa.string()),   # noise-bank file or null
     ("audio_snr_db", pa.float32()),
     ("text_noise", pa.string()),    # perturbation name or null
-    ("label_original", pa.string()),    # row label before label noise (mode of the modality originals)
+    ("label_original", pa.string()),    # = label when no modality was switched, else null (no vote)
     ("image_label_original", pa.string()),  # true class of the image item (≠ label: switched or conflict)
     ("audio_label_original", pa.string()),
     ("text_label_original", pa.string()),
-    ("conflict_modality", pa.string()),
-    ("missing_modalities", pa.list_(pa.string())),
+    ("switched_modalities", pa.list_(pa.string())),  # modalities relabelled by label noise ([] if none)
+    ("label_switched", pa.bool_()),     # any modality switched (conflict rows are not switched)
+    ("conflict_modality", pa.string()),  # modality replaced by the next class's item, or null
+    ("missing_modalities", pa.list_(pa.string())),  # dropped modalities ([] if none)
 ])  # fmt: skip
 
 # stage 7
@@ -106,4 +108,13 @@ PREDICTIONS = pa.schema([
     ("aleatoric", pa.float32()),
     ("epistemic", pa.float32()),
     ("total", pa.float32()),
+    ("vacuity", pa.float32()),          # K/S of evidential methods; null for the others
+    ("sigma2_image", pa.float32()),     # per-modality aleatoric (mean σ² of the modality's embedding), EAU
+    ("sigma2_audio", pa.float32()),
+    ("sigma2_text", pa.float32()),
+    ("weight_image", pa.float32()),     # per-sample fusion weight of each modality (MLA's dynamic fusion)
+    ("weight_audio", pa.float32()),
+    ("weight_text", pa.float32()),
 ])  # fmt: skip
+# Prediction columns filled from `Prediction.extras` when a method has them (null otherwise).
+PREDICTION_EXTRAS = PREDICTIONS.names[PREDICTIONS.names.index("vacuity") :]

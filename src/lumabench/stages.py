@@ -11,6 +11,9 @@ from pathlib import Path
 
 from lumabench.paths import Paths
 
+#: a command's options: variant, method (str) and training seed (int, or a "<seed>" placeholder in help)
+Opts = dict[str, str | int]
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -18,13 +21,13 @@ class Stage:
     module: str
     summary: str
     sections: tuple[str, ...]
-    inputs: Callable[[Paths, dict[str, str]], list[Path]]
-    outputs: Callable[[Paths, dict[str, str]], list[Path]]
+    inputs: Callable[[Paths, Opts], list[Path]]
+    outputs: Callable[[Paths, Opts], list[Path]]
     gpu: bool = False
 
 
-def _v(o: dict[str, str]) -> str:
-    return o["variant"]
+def _v(o: Opts) -> str:
+    return str(o["variant"])
 
 
 STAGES: tuple[Stage, ...] = (
@@ -75,10 +78,14 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "train", "lumabench.train",
-        "Train one method on one variant; write checkpoint, predictions and metrics.",
+        "Train one method on one variant with one training seed; write checkpoint, predictions and metrics.",
         ("profile", "seed", "train", "methods", "profiles"),
         lambda p, o: [p.variant(_v(o))],
-        lambda p, o: [p.model(_v(o), o["method"]), p.predictions(_v(o), o["method"]), p.metrics(_v(o), o["method"])],
+        lambda p, o: [
+            p.model(_v(o), str(o["method"]), o["seed"]),
+            p.predictions(_v(o), str(o["method"]), o["seed"]),
+            p.metrics(_v(o), str(o["method"]), o["seed"]),
+        ],
         gpu=True,
     ),
     Stage(

@@ -1,9 +1,11 @@
 """The single MLflow writer (DESIGN §5): one experiment per profile, one parent run per report,
-nested runs per variant x method.
+nested runs per variant x method x training seed.
 
-Runs are found again by a key tag (`lumabench.key`: profile, params hash, variant, method), so
-re-running the report updates the same runs instead of adding new ones: metrics are logged only
-when their value changed, params only once, tags are overwritten, artifacts replaced in place.
+Runs are found again by a key tag (`lumabench.key`: profile, params hash, then variant, method and
+`seed-S` for a nested run), so re-running the report updates the same runs instead of adding new ones:
+metrics are logged only when their value changed, params only once, tags are overwritten, artifacts
+replaced in place. A nested run carries its training seed as param `seed` and tag `lumabench.seed`
+(the data seed as param `data_seed`).
 """
 
 from __future__ import annotations
@@ -226,6 +228,14 @@ def log_report(
 
     Failures of the tracking backend become one LumabenchError naming the URI.
     """
+    seen: set[str] = set()
+    for spec in children:
+        if spec.key in seen:
+            # two nested runs with one key would update one MLflow run twice (e.g. seeds not in the key)
+            raise LumabenchError(
+                f"two nested runs share the key {spec.key!r}", fix="key each run by variant, method and seed"
+            )
+        seen.add(spec.key)
     uri = tracking_uri(params, paths)
     local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
     artifact_location = (paths.results / "mlartifacts").resolve().as_uri() if local else None

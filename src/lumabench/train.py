@@ -1,15 +1,26 @@
-"""Stage 7, `lumabench train -v VARIANT -m METHOD`: fit one method, predict test and OOD, score.
+"""Stage 7, `lumabench train -v VARIANT -m METHOD [-s SEED]`: fit one method, predict test and OOD, score.
 
-Writes the checkpoint (results/<profile>/models/V/M.pt), one prediction row per test and OOD sample
-(results/<profile>/predictions/V/M.parquet) and the metrics JSON (results/<profile>/metrics/V/M.json)
-that the report stage reads. On CPU a rerun gives byte-identical predictions and metrics (set
-`train.record_seconds: false` to drop the only wall-clock field).
+Writes the checkpoint (results/<profile>/models/V/M/seed-S.pt), one prediction row per test and OOD
+sample (results/<profile>/predictions/V/M/seed-S.parquet) and the metrics JSON
+(results/<profile>/metrics/V/M/seed-S.json) that the report stage reads. S is the training seed
+(initialisation, data order, dropout and noise draws); the data and the validation split depend only
+on the data seed `seed`. On CPU a rerun gives byte-identical checkpoint, predictions and metrics
+(set `train.record_seconds: false` to drop the only wall-clock field, in the metrics and in the
+checkpoint's `fit` record).
+
+The three files are one set (`io.atomic_set`): the old set is removed, metrics first, and the new
+one renamed into place, metrics last, so a metrics file always sits beside the model and
+predictions of its own run, whenever the process is killed. A run whose predictions are not finite
+or whose core test metrics are undefined fails with TrainingError and writes nothing.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import math
+import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,16 +29,16 @@ import torch
 
 from lumabench import classes as luma_classes
 from lumabench import io as lio
-from lumabench.data import Normaliser, SplitTensors, load_split
+from lumabench.data import Normaliser, SplitTensors, load_split, original_truth
 from lumabench.determinism import deterministic
 from lumabench.devices import resolve_device
-from lumabench.errors import InputError, ParamsError
+from lumabench.errors import InputError, ParamsError, TrainingError
 from lumabench.evaluate import metrics as M
-from lumabench.methods.base import Method, Prediction
+from lumabench.methods.base import FitReport, Method, Prediction
 from lumabench.methods.registry import load_all
-from lumabench.params import MODALITIES, Params
+from lumabench.params import LEVEL_SEP, MODALITIES, Params
 from lumabench.paths import Paths
-from lumabench.schemas import PREDICTIONS
+from lumabench.schemas import PREDICTION_EXTRAS, PREDICTIONS
 from lumabench.seeding import rng
 
 log = logging.getLogger(__name__)
@@ -35,13 +46,17 @@ log = logging.getLogger(__name__)
 DIGITS = 6
 
 
-def validation_split(train: SplitTensors, fraction: float, seed: int, variant: str) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified seeded train/validation row indices (the same for every method of a variant)."""
+def validation_split(train: SplitTensors, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/validation row indices keyed by the data seed and class only.
+
+    Not by variant, method or training seed: every variant of a sweep (same rows per class) holds
+    out the same positions, so levels differ only in their data and seeds only in training.
+    """
     labels = train.class_id.cpu().numpy()
     tr, va = [], []
     for c in np.unique(labels):
         rows = np.flatnonzero(labels == c)
-        rows = rows[rng(seed, "train", variant, "validation", int(c)).permutation(len(rows))]
+        rows = rows[rng(seed, "train", "validation", int(c)).permutation(len(rows))]
         k = round(fraction * len(rows))
         k = min(max(k, 1), len(rows) - 1) if len(rows) > 1 else 0
         va.append(rows[:k])
@@ -59,39 +74,108 @@ def _rounded(d: dict[str, float]) -> dict[str, float | None]:
     return {k: _r(v) for k, v in d.items()}
 
 
-def score(test: SplitTensors, ood: SplitTensors, pt: Prediction, po: Prediction) -> dict[str, Any]:
-    """The `test`, `ood` and `per_modality` blocks of the metrics JSON."""
+def _mean(x: torch.Tensor) -> float:
+    return float(x.double().mean()) if x.numel() else float("nan")
+
+
+def _finite(x: torch.Tensor) -> np.ndarray:
+    """The rows of an extra that hold a value (a missing modality's σ² is NaN in its row)."""
+    a = x.double().numpy()
+    return a[np.isfinite(a)]
+
+
+def _is_uncertainty(extra: str) -> bool:
+    """Extras that are uncertainty scores (scored for OOD detection); fusion weights are not."""
+    return extra == "vacuity" or extra.startswith("sigma2_")
+
+
+def _extras(p: Prediction) -> dict[str, torch.Tensor]:
+    return dict(getattr(p, "extras", {}) or {})
+
+
+def score(
+    test: SplitTensors,
+    ood: SplitTensors,
+    pt: Prediction,
+    po: Prediction,
+    truth: np.ndarray | None = None,
+    excluded: tuple[int, int] = (0, 0),
+    modalities: list[str] | None = None,
+) -> dict[str, Any]:
+    """The `test`, `ood` and `per_modality` blocks of the metrics JSON.
+
+    `test` and `ood` hold only the rows the model had an input for (`scorable`); `excluded` counts
+    the rows left out of each. `acc` is scored against the variant's labels (after any label
+    switching); `acc_original` against the original class of each item the model sees (`truth`
+    [N, 3], one column per modality, from `data.original_truth`): they differ only where labels
+    were switched. Every per-row quantity in `Prediction.extras` becomes a mean over the rows that
+    hold it in both blocks; those that are uncertainty scores (RCML's vacuity, EAU's per-modality
+    σ²) are also scored for OOD detection, beside, never instead of, the decomposition.
+    """
     y = test.class_id.numpy()
     probs = pt.probs.double().numpy()
-    test_block = {
+    present = test.present.numpy()
+    if truth is None:
+        truth = np.repeat(y[:, None], len(MODALITIES), 1)
+    cols = [MODALITIES.index(m) for m in (modalities or MODALITIES)]
+    seen = np.where(present, truth, -1)[:, cols]  # the true class of each item the model sees
+    test_block: dict[str, float] = {
         **M.classification(probs, y),
-        "aleatoric": float(pt.aleatoric.double().mean()),
-        "epistemic": float(pt.epistemic.double().mean()),
-        "total": float(pt.total.double().mean()),
+        "acc_original": M.accuracy_any_truth(probs, seen),
+        "aleatoric": _mean(pt.aleatoric),
+        "epistemic": _mean(pt.epistemic),
+        "total": _mean(pt.total),
     }
     ood_block: dict[str, float] = {
-        "aleatoric": float(po.aleatoric.double().mean()) if len(ood) else float("nan"),
-        "epistemic": float(po.epistemic.double().mean()) if len(ood) else float("nan"),
-        "total": float(po.total.double().mean()) if len(ood) else float("nan"),
+        "aleatoric": _mean(po.aleatoric),
+        "epistemic": _mean(po.epistemic),
+        "total": _mean(po.total),
     }
     for name in ("epistemic", "total"):
         det = M.ood_detection(getattr(pt, name).double().numpy(), getattr(po, name).double().numpy())
         ood_block.update({f"{k}_{name}": v for k, v in det.items()})
+    empty = torch.zeros(0)
+    for name, value in sorted(_extras(pt).items()):
+        ood_value = _extras(po).get(name, empty)
+        test_block[name] = float(np.mean(_finite(value))) if len(_finite(value)) else float("nan")
+        ood_block[name] = float(np.mean(_finite(ood_value))) if len(_finite(ood_value)) else float("nan")
+        if _is_uncertainty(name):
+            det = M.ood_detection(_finite(value), _finite(ood_value))
+            ood_block.update({f"{k}_{name}": v for k, v in det.items()})
     per: dict[str, Any] = {}
     for m, p in pt.per_modality.items():
-        have = test.present[:, MODALITIES.index(m)].numpy()
-        block = M.classification(p.probs.double().numpy()[have], y[have])
+        i = MODALITIES.index(m)
+        have = present[:, i]
+        head = p.probs.double().numpy()[have]
+        block = M.classification(head, y[have])
+        block["acc_original"] = M.accuracy_any_truth(head, truth[have, i])
         block["n"] = int(have.sum())
         per[m] = {k: (v if k == "n" else _r(v)) for k, v in block.items()}
     return {
-        "test": {**_rounded(test_block), "n": len(test)},
-        "ood": {**_rounded(ood_block), "n": len(ood)},
+        "test": {**_rounded(test_block), "n": len(test), "excluded": int(excluded[0])},
+        "ood": {**_rounded(ood_block), "n": len(ood), "excluded": int(excluded[1])},
         "per_modality": per,
     }
 
 
+def scorable(split: SplitTensors, modalities: list[str]) -> np.ndarray:
+    """Rows that hold at least one of the model's modalities.
+
+    A model is never scored on a row it has no input for: a unimodal model fed zeros for a missing
+    modality predicts a constant, and those rows would count as confident or as "in-distribution
+    certain" in every metric (LUMA's reference scores them). They are left out of the metrics and
+    the predictions file, and the metrics JSON counts them (`excluded`).
+    """
+    return np.flatnonzero(split.present_any(modalities))
+
+
 def prediction_table(splits: list[tuple[str, SplitTensors, Prediction]]) -> pa.Table:
-    """One PREDICTIONS row per sample; `pred` names the arg-max in-distribution class."""
+    """One PREDICTIONS row per scored sample; `pred` names the arg-max in-distribution class.
+
+    The optional columns (`schemas.PREDICTION_EXTRAS`: vacuity, per-modality σ², fusion weights) come
+    from `Prediction.extras`; they are null for a method without them, and NaN (e.g. the σ² of a
+    missing modality) is written as null.
+    """
     cols: dict[str, list[Any]] = {n: [] for n in PREDICTIONS.names}
     for name, st, p in splits:
         probs = p.probs.float().numpy()
@@ -104,26 +188,115 @@ def prediction_table(splits: list[tuple[str, SplitTensors, Prediction]]) -> pa.T
         cols["confidence"] += probs.max(1).tolist()
         for k in ("aleatoric", "epistemic", "total"):
             cols[k] += getattr(p, k).float().numpy().tolist()
+        extras = _extras(p)
+        for k in PREDICTION_EXTRAS:
+            v = extras.get(k)
+            cols[k] += (
+                [None if not math.isfinite(x) else x for x in v.float().numpy().tolist()]
+                if v is not None
+                else [None] * len(st)
+            )
     cols["probs"] = [r.tolist() for r in cols["probs"]]
     return pa.table({n: pa.array(cols[n], type=PREDICTIONS.field(n).type) for n in PREDICTIONS.names})
 
 
-def build_method(params: Params, method: str, text_dim: int, device: torch.device, variant: str) -> Method:
-    """Instantiate the registered class for `params.methods[method].kind`."""
+def output_set(paths: Paths, variant: str, method: str, seed: int) -> list[Path]:
+    """Model, predictions and metrics paths of one run (metrics last: it marks a complete set),
+    refused if the variant or method name leads outside results/<profile>/ (e.g. `-v ../../x`)."""
+    paths.confine(paths.variant(variant), "variant", "the command line (-v)")
+    files = [paths.model(variant, method, seed), paths.predictions(variant, method, seed),
+             paths.metrics(variant, method, seed)]  # fmt: skip
+    return [paths.confine(f, "output", "the command line (-v/-m)", roots=[paths.results]) for f in files]
+
+
+def check_predictions(method: str, variant: str, preds: list[tuple[str, Prediction]]) -> None:
+    """Raise TrainingError if any probability or uncertainty is NaN/inf: its metrics would be fake."""
+    for split, p in preds:
+        for name in ("probs", "aleatoric", "epistemic", "total"):
+            x = getattr(p, name)
+            if x.numel() and not bool(torch.isfinite(x).all()):
+                raise TrainingError(
+                    f"{variant}/{method}: non-finite {name} on the {split} split; nothing written",
+                    fix="check the inputs for NaN, or lower train.lr",
+                )
+
+
+def build_method(params: Params, method: str, text_dim: int, device: torch.device, seed: int) -> Method:
+    """Instantiate the registered class for `params.methods[method].kind` under training seed `seed`.
+
+    The key is the method alone, not the variant: for one seed every variant starts from the same
+    initial weights and batch order, so a sweep's levels differ only by their data.
+    """
     spec = params.methods[method]
     registry = load_all()
     if spec.kind not in registry:
         raise ParamsError(f"methods.{method}.kind: unknown kind {spec.kind!r}; known: {', '.join(sorted(registry))}")
     cls = registry[spec.kind]
-    return cls(spec, params.train, luma_classes.N_ID, text_dim, device, params.seed, (variant, method))
+    return cls(spec, params.train, luma_classes.N_ID, text_dim, device, seed, (method,))
 
 
-def run(params: Params, paths: Paths, variant: str, method: str) -> dict[str, Any]:
-    """Train `method` on `variant`; write checkpoint, predictions and metrics; return the metrics."""
+def model_source(params: Params, paths: Paths, variant: str, method: str, seed: int) -> tuple[str, Path] | None:
+    """(source variant, checkpoint) when `variant` evaluates another variant's model, else None.
+
+    A definition with `model_from: SOURCE` changes only test/OOD data. Its train split must then be
+    byte-identical to SOURCE's (checked: anything else would evaluate a model of other data), and
+    since initialisation and data order depend on (training seed, method) only, SOURCE's model is
+    exactly the model training here would give. If SOURCE's checkpoint is not there yet (DVC runs
+    stages in its own order) the model is trained here instead, with the same result.
+    """
+    defn = params.variants.resolve(variant)
+    src = getattr(defn, "model_from", None)
+    if not src:
+        return None
+    mine, theirs = paths.variant(variant) / "train.parquet", paths.variant(src) / "train.parquet"
+    if not theirs.is_file():
+        raise InputError(
+            "missing input", theirs, f"run `lumabench variants -v {src}` first ({variant} uses its models)"
+        )
+    if lio.sha256_file(mine) != lio.sha256_file(theirs):
+        raise InputError(
+            f"{variant} says model_from: {src}, but its train split differs from {src}'s",
+            mine,
+            f"remove model_from from variants.definitions of {variant.split(LEVEL_SEP)[0]}, or rebuild both variants",
+        )
+    ckpt = paths.model(src, method, seed)
+    if not ckpt.is_file():
+        log.info("%s: %s has no %s model for seed %d yet; training the same model here", variant, src, method, seed)
+        return None
+    return src, ckpt
+
+
+def reuse(model: Method, source: tuple[str, Path], normaliser: Normaliser) -> FitReport:
+    """Load the source variant's checkpoint into `model`; its fit report stands for this variant's."""
+    src, path = source
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        model.load(ckpt)
+    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as exc:
+        raise InputError(f"unreadable checkpoint ({exc})", path, f"re-run `lumabench train -v {src}`") from exc
+    if model.normaliser != normaliser:
+        raise InputError("the checkpoint was fitted on other train data", path, f"re-run `lumabench train -v {src}`")
+    model.module.to(model.device)
+    fit = dict(ckpt.get("fit") or {})
+    return FitReport(
+        seconds=float(fit.get("seconds") or 0.0),
+        epochs=int(fit.get("epochs", 0)),
+        best_epoch=int(fit.get("best_epoch", 0)),
+        best_val_loss=float(fit.get("best_val_loss", math.nan)),
+    )
+
+
+def run(params: Params, paths: Paths, variant: str, method: str, seed: int | None = None) -> dict[str, Any]:
+    """Train `method` on `variant` with training seed `seed` (default: the first of `run.seeds`);
+    write checkpoint, predictions and metrics; return the metrics."""
     if method not in params.methods:
         raise ParamsError(f"unknown method {method!r}; known: {', '.join(params.methods)}", fix="see params.yaml")
+    seed = params.run.seeds[0] if seed is None else int(seed)
+    if seed < 0:
+        raise ParamsError(f"training seed must be >= 0, got {seed}", fix="pass a non-negative --seed")
     spec = params.methods[method]
     cfg = params.train
+    outputs = output_set(paths, variant, method, seed)
     device = torch.device(resolve_device(cfg.device, "train.device"))
     data = {s: load_split(paths, variant, s, cfg, params.features) for s in ("train", "test", "ood")}
     usable = data["train"].present_any(spec.modalities)
@@ -132,37 +305,63 @@ def run(params: Params, paths: Paths, variant: str, method: str) -> dict[str, An
             f"fewer than two train rows have any of {spec.modalities}", paths.variant(variant) / "train.parquet"
         )
     train_all = data["train"].subset(np.flatnonzero(usable))
-    tr_idx, va_idx = validation_split(train_all, cfg.val_fraction, params.seed, variant)
+    tr_idx, va_idx = validation_split(train_all, cfg.val_fraction, params.seed)
     tr, va = train_all.subset(tr_idx), train_all.subset(va_idx)
     normaliser = Normaliser.fit(tr, cfg)
-    log.info("train %s on %s: %d train, %d validation rows, device %s", method, variant, len(tr), len(va), device)
+    log.info("train %s on %s, seed %d: %d train, %d validation rows, device %s",
+             method, variant, seed, len(tr), len(va), device)  # fmt: skip
+    source = model_source(params, paths, variant, method, seed)
     with deterministic():
-        model = build_method(params, method, int(tr.text.shape[1]), device, variant)
-        report = model.fit(tr.to(device), va.to(device), normaliser)
-        pt = model.predict_split(data["test"].to(device), "test")
-        po = model.predict_split(data["ood"].to(device), "ood")
+        model = build_method(params, method, int(tr.text.shape[1]), device, seed)
+        if source is None:
+            report = model.fit(tr.to(device), va.to(device), normaliser)
+        else:  # the same model as training here would give: same train split, seed and method
+            report = reuse(model, source, normaliser)
+        test, ood = (data[s].subset(scorable(data[s], spec.modalities)) for s in ("test", "ood"))
+        pt = model.predict_split(test.to(device), "test")
+        po = model.predict_split(ood.to(device), "ood")
+    check_predictions(method, variant, [("test", pt), ("ood", po)])
+    excluded = (len(data["test"]) - len(test), len(data["ood"]) - len(ood))
+    if any(excluded):
+        log.info("%s on %s: %d test and %d OOD rows have none of %s and are not scored",
+                 method, variant, *excluded, spec.modalities)  # fmt: skip
+    truth = original_truth(paths, variant, "test", test.sample_id)
     metrics: dict[str, Any] = {
         "variant": variant,
         "method": method,
         "kind": spec.kind,
         "modalities": list(spec.modalities),
         "profile": params.profile,
-        "seed": params.seed,
-        **score(data["test"], data["ood"], pt, po),
+        "seed": seed,
+        "data_seed": params.seed,
+        **score(test, ood, pt, po, truth, excluded, list(spec.modalities)),
         "train": {
+            # the declared source, whether its checkpoint was loaded or the same model trained here
+            "model_from": getattr(params.variants.resolve(variant), "model_from", None),
             "seconds": round(report.seconds, 2) if cfg.record_seconds else None,
             "epochs": report.epochs,
             "best_epoch": report.best_epoch,
             "best_val_loss": _r(report.best_val_loss),
         },
     }
-    ckpt = {"variant": variant, "method": method, "fit": vars(report), **model.checkpoint()}
-    with lio.atomic_path(paths.model(variant, method), ".pt") as tmp:
-        torch.save(ckpt, tmp)
-    table = prediction_table([("test", data["test"], pt), ("ood", data["ood"], po)])
-    lio.write_parquet(paths.predictions(variant, method), table, PREDICTIONS)
-    lio.write_json(paths.metrics(variant, method), metrics)
+    undefined = [k for k in ("acc", "nll", "brier", "ece") if metrics["test"].get(k) is None]
+    if undefined:
+        raise TrainingError(
+            f"{variant}/{method}/seed-{seed}: test metrics {', '.join(undefined)} are undefined; nothing written",
+            paths.variant(variant),
+            "check the variant's inputs for NaN (re-run `lumabench features` and `lumabench variants`)",
+        )
+    fit = {**vars(report), "seconds": report.seconds if cfg.record_seconds else None}
+    ckpt = {"variant": variant, "method": method, "seed": seed, "data_seed": params.seed, "fit": fit,
+            **model.checkpoint()}  # fmt: skip
+    buf = io.BytesIO()  # from memory: torch.save(path) names its archive after the (random) temp file
+    torch.save(ckpt, buf)
+    table = prediction_table([("test", test, pt), ("ood", ood, po)])
+    with lio.atomic_set(outputs) as (model_tmp, predictions_tmp, metrics_tmp):
+        model_tmp.write_bytes(buf.getvalue())
+        lio.write_parquet_to(predictions_tmp, table, PREDICTIONS)
+        metrics_tmp.write_text(lio.dumps_json(metrics), "utf-8")
     t = metrics["test"]
-    log.info("%s/%s: acc %.3f, nll %.3f, ece %.3f, OOD AUROC (epistemic) %s",
-             variant, method, t["acc"], t["nll"], t["ece"], metrics["ood"]["auroc_epistemic"])  # fmt: skip
+    log.info("%s/%s/seed-%d: acc %.3f, nll %.3f, ece %.3f, OOD AUROC (epistemic) %s",
+             variant, method, seed, t["acc"], t["nll"], t["ece"], metrics["ood"]["auroc_epistemic"])  # fmt: skip
     return metrics

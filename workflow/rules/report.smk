@@ -1,7 +1,17 @@
 rule report:
     input:
-        metrics=expand(f"{RESULTS}/metrics/{{variant}}/{{method}}.json", variant=VARIANTS, method=METHODS),
-        predictions=expand(f"{RESULTS}/predictions/{{variant}}/{{method}}.parquet", variant=VARIANTS, method=METHODS),
+        metrics=expand(
+            f"{RESULTS}/metrics/{{variant}}/{{method}}/seed-{{seed}}.json",
+            variant=VARIANTS,
+            method=METHODS,
+            seed=SEEDS,
+        ),
+        predictions=expand(
+            f"{RESULTS}/predictions/{{variant}}/{{method}}/seed-{{seed}}.parquet",
+            variant=VARIANTS,
+            method=METHODS,
+            seed=SEEDS,
+        ),
     output:
         tables=directory(f"{RESULTS}/tables"),
         figures=directory(f"{RESULTS}/figures"),
@@ -10,7 +20,7 @@ rule report:
     params:
         profile=PROFILE,
         section=section("report"),
-        run=config["run"],
+        run=RUN,
     log:
         f"{LOGS}/report.log",
     benchmark:

@@ -87,13 +87,13 @@ def filter_texts(rows: list[dict], params: Params, decisions: Decisions) -> dict
     return rejected
 
 
-def filter_audio(rows: list[dict], params: Params, root: Path, decisions: Decisions) -> dict[str, Rejection]:
-    """clip_id -> rejection for every clip that is not accepted."""
+def filter_audio(rows: list[dict], params: Params, paths: Paths, decisions: Decisions) -> dict[str, Rejection]:
+    """clip_id -> rejection for every clip that is not accepted (a clip path leaving the project is an error)."""
     cfg = params.annotate.audio
     auto: dict[str, Rejection] = {}
     to_hear: list[tuple[str, Path, str]] = []
     for r in progress(rows, desc="annotate: clips", unit="clip"):
-        path = _resolve(root, r["path"])
+        path = paths.confine(r["path"], f"path of clip {r['clip_id']!r}", paths.clips)
         try:
             audio, sr = read_mono(path)
         except (OSError, RuntimeError) as exc:
@@ -114,18 +114,13 @@ def filter_audio(rows: list[dict], params: Params, root: Path, decisions: Decisi
     return rejected
 
 
-def filter_images(rows: list[dict], params: Params, root: Path, decisions: Decisions) -> dict[str, Rejection]:
-    """image_id -> rejection for every image that is not accepted."""
+def filter_images(rows: list[dict], params: Params, paths: Paths, decisions: Decisions) -> dict[str, Rejection]:
+    """image_id -> rejection for every image that is not accepted (a path leaving the project is an error)."""
     rejected, forced = _human("image", {}, decisions)
     alive = [r for r in rows if r["image_id"] not in rejected]
     shas, hashes = [], []
     for r in progress(alive, desc="annotate: images", unit="img"):
-        try:
-            px = load_rgb(_resolve(root, r["path"]))
-        except OSError as exc:
-            raise InputError(
-                f"unreadable image ({exc})", _resolve(root, r["path"]), "re-run `lumabench corpora`"
-            ) from exc
+        px = load_rgb(paths.confine(r["path"], f"path of image {r['image_id']!r}", paths.manifest))
         shas.append(pixel_sha256(px))
         hashes.append(phash(px))
     ids = [r["image_id"] for r in alive]
@@ -140,6 +135,7 @@ def filter_images(rows: list[dict], params: Params, root: Path, decisions: Decis
 
 # ------------------------------------------------------------------ inputs
 def _resolve(root: Path, path: str) -> Path:
+    """A path from params.yaml (the overrides file): relative to the project root, or absolute."""
     p = Path(path)
     return p if p.is_absolute() else root / p
 
@@ -267,8 +263,8 @@ def run(params: Params, paths: Paths) -> None:
         log.info("applying %d human decisions from %s", len(decisions), params.annotate.overrides)
     rejected = {
         "text": filter_texts(items["text"], params, decisions),
-        "audio": filter_audio(items["audio"], params, paths.root, decisions),
-        "image": filter_images(items["image"], params, paths.root, decisions),
+        "audio": filter_audio(items["audio"], params, paths, decisions),
+        "image": filter_images(items["image"], params, paths, decisions),
     }
     report = _report(items, rejected)
     _summary(items, rejected)

@@ -23,12 +23,14 @@ import numpy as np
 from PIL import Image
 from scipy.fft import dctn
 
+from lumabench.io import read_image_rgb
+
 POOL_RANK = {"test": 0, "train": 1, "ood": 2}
 
 
 def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    """Pixels as uint8 [H, W, 3]; an unreadable or oversized (decompression bomb) file is one InputError."""
+    return read_image_rgb(path, "re-run `lumabench corpora`")
 
 
 def pixel_sha256(pixels: np.ndarray) -> str:

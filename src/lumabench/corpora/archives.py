@@ -2,10 +2,16 @@
 
 Every member is checked before it touches the disk: an absolute name, a `..` component, a symbolic
 or hard link whose target leaves the extraction folder, and device or fifo entries are refused with
-an `UnsafeArchiveError` that names the archive and the member. Members go into a staging folder
-that is deleted on any failure, so a refused archive leaves nothing behind; `install` then moves
-the staged tree into place. Regular files are written by this module (not by tarfile/zipfile's
-extract), which is what lets the sha256 of every extracted file come for free.
+an `UnsafeArchiveError` that names the archive and the member. A link is judged by where it really
+resolves on disk, not by its text: a chain such as `a/b/s2 -> ..` then `a/b/y -> s2/../../../x`
+reads as inside but leaves, so every folder a member is written through is walked component by
+component (no step may resolve outside), every link is resolved when it is made, and every link is
+resolved again once the whole archive is out (a link made early can be redirected by a later one).
+A member whose folder is a file, or a file where a folder already is, is an `UnsafeArchiveError`
+too, not a traceback. Members go into a staging folder that is deleted on any failure, so a
+refused archive leaves nothing behind; `install` then moves the staged tree into place. Regular
+files are written by this module (not by tarfile/zipfile's extract), which is what lets the
+sha256 of every extracted file come for free.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from lumabench.errors import DownloadError
 
 CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_FIX = "this archive is not the published one (or is hostile): delete it and fetch it again"
 
 
 class UnsafeArchiveError(DownloadError):
@@ -75,16 +82,60 @@ def _inside(root: Path, path: Path) -> bool:
     return real == real_root or real.startswith(real_root + os.sep)
 
 
-def _write(root: Path, rel: str, stream: IO[bytes], archive: Path) -> Extracted:
-    target = root / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not _inside(root, target.parent):
-        raise UnsafeArchiveError(f"refused archive member {rel!r}: its folder is a link out of the archive", archive)
-    if target.is_symlink() or target.exists():
+def _parent(root: Path, rel: str, archive: Path) -> Path:
+    """The folder of member `rel`, made one component at a time; each step must stay inside `root`.
+
+    `mkdir(parents=True)` would follow a planted link and create folders outside before any check
+    could run; here every existing step is resolved (links included) before the next is made.
+    """
+    folder = root
+    for part in rel.split("/")[:-1]:
+        folder = folder / part
+        if folder.is_symlink() or folder.exists():
+            if not _inside(root, folder):
+                raise UnsafeArchiveError(
+                    f"refused archive member {rel!r}: its folder {part!r} is a link out of the extraction folder",
+                    archive,
+                    _FIX,
+                )
+            if not folder.is_dir():
+                raise UnsafeArchiveError(
+                    f"refused archive member {rel!r}: {folder.relative_to(root).as_posix()!r} is a file "
+                    "(or a link to nothing), not a folder: the archive holds a file and a folder of the same name",
+                    archive,
+                    _FIX,
+                )
+        else:
+            folder.mkdir()
+    return folder
+
+
+def _clear(root: Path, rel: str, archive: Path, kind: str) -> Path:
+    """The path of member `rel`, with an earlier file or link of that name removed (a later member
+    wins); a folder there is an error: the archive holds a folder and a file of the same name."""
+    target = _parent(root, rel, archive) / rel.rsplit("/", 1)[-1]
+    if target.is_symlink() or target.is_file():
         target.unlink()
+    elif target.exists():
+        raise UnsafeArchiveError(
+            f"refused archive member {rel!r}: a {kind} where the archive already made a folder of that name",
+            archive,
+            _FIX,
+        )
+    return target
+
+
+def _mkdir(root: Path, rel: str, archive: Path) -> None:
+    folder = _parent(root, rel + "/x", archive)
+    if not folder.is_dir():  # pragma: no cover - _parent made it or raised
+        raise UnsafeArchiveError(f"refused archive member {rel!r}: not a folder", archive, _FIX)
+
+
+def _write(root: Path, rel: str, stream: IO[bytes], archive: Path) -> Extracted:
+    target = _clear(root, rel, archive, "file")
     sha = hashlib.sha256()
     size = 0
-    with target.open("wb") as out:
+    with target.open("xb") as out:  # exclusive: never through a link made between the check and here
         while block := stream.read(CHUNK):
             out.write(block)
             sha.update(block)
@@ -93,13 +144,33 @@ def _write(root: Path, rel: str, stream: IO[bytes], archive: Path) -> Extracted:
 
 
 def _symlink(root: Path, rel: str, target: str, resolved: str, archive: Path) -> None:
-    link = root / rel
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not _inside(root, link.parent) or not _inside(root, root / resolved):
-        raise UnsafeArchiveError(f"refused archive member {rel!r}: link leaves the extraction folder", archive)
-    if link.is_symlink() or link.exists():
-        link.unlink()
+    link = _clear(root, rel, archive, "link")
+    if not _inside(root, root / resolved):
+        raise UnsafeArchiveError(f"refused archive member {rel!r}: link leaves the extraction folder", archive, _FIX)
     os.symlink(target, link)
+    if not _inside(root, link):  # where the link really resolves, through the links made before it
+        link.unlink()
+        raise UnsafeArchiveError(
+            f"refused archive member {rel!r}: link to {target!r} resolves outside the extraction folder "
+            "(through another link)",
+            archive,
+            _FIX,
+        )
+
+
+def _check_links(root: Path, archive: Path) -> None:
+    """Resolve every link of the finished tree: a later member can redirect a link made earlier."""
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            path = Path(folder) / name
+            if path.is_symlink() and not _inside(root, path):
+                rel = path.relative_to(root).as_posix()
+                raise UnsafeArchiveError(
+                    f"refused archive member {rel!r}: link to {os.readlink(path)!r} resolves outside the "
+                    "extraction folder",
+                    archive,
+                    _FIX,
+                )
 
 
 def _extract_tar(archive: Path, root: Path) -> Iterator[Extracted]:
@@ -109,7 +180,7 @@ def _extract_tar(archive: Path, root: Path) -> Iterator[Extracted]:
             if not rel:
                 continue
             if member.isdir():
-                (root / rel).mkdir(parents=True, exist_ok=True)
+                _mkdir(root, rel, archive)
             elif member.issym():
                 resolved = _link_target(archive, member.name, rel, member.linkname, hard=False)
                 _symlink(root, rel, member.linkname, resolved, archive)
@@ -146,7 +217,7 @@ def _extract_zip(archive: Path, root: Path) -> Iterator[Extracted]:
                 continue
             mode = info.external_attr >> 16
             if info.is_dir():
-                (root / rel).mkdir(parents=True, exist_ok=True)
+                _mkdir(root, rel, archive)
             elif stat.S_ISLNK(mode):
                 target = zf.read(info).decode("utf-8", "surrogateescape")
                 resolved = _link_target(archive, info.filename, rel, target, hard=False)
@@ -163,15 +234,18 @@ def safe_extract(archive: Path, root: Path) -> list[Extracted]:
     """
     root.mkdir(parents=True, exist_ok=False)
     try:
-        if zipfile.is_zipfile(archive):
-            files = list(_extract_zip(archive, root))
-        else:
-            try:
+        try:
+            if zipfile.is_zipfile(archive):
+                files = list(_extract_zip(archive, root))
+            else:
                 files = list(_extract_tar(archive, root))
-            except tarfile.TarError as exc:
-                raise DownloadError(
-                    f"not a readable tar or zip archive ({exc})", archive, "delete it and fetch it again"
-                ) from exc
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+            raise DownloadError(
+                f"not a readable tar or zip archive ({exc})", archive, "delete it and fetch it again"
+            ) from exc
+        except OSError as exc:  # a name clash or an odd member the checks above did not foresee
+            raise UnsafeArchiveError(f"cannot extract the archive ({exc.strerror or exc})", archive, _FIX) from exc
+        _check_links(root, archive)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise

@@ -35,24 +35,57 @@ def brier(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.sum((probs.astype(np.float64) - onehot) ** 2, axis=1)))
 
 
+def calibration_bins(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 15
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equal-width confidence bins (0, 1/bins], ..., ((bins-1)/bins, 1]: count, accuracy, mean confidence.
+
+    The one binning of the project: `ece` and the report's reliability diagrams both use it, so the
+    diagram and the number printed beside it can never disagree. A confidence of exactly 0 falls
+    into the first bin; empty bins have NaN accuracy and confidence (and weigh nothing in the ECE).
+    """
+    conf = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
+    hit = np.asarray(correct, dtype=np.float64)
+    idx = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
+    count = np.bincount(idx, minlength=bins).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.bincount(idx, weights=hit, minlength=bins) / count
+        mean_conf = np.bincount(idx, weights=conf, minlength=bins) / count
+    return count, acc, mean_conf
+
+
 def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """Expected calibration error with equal-width confidence bins (Guo et al., ICML 2017).
 
-    ECE = sum_b |B_b|/n * |acc(B_b) - conf(B_b)|, bins (0, 1/15], ..., (14/15, 1]; a confidence of
-    exactly 0 falls into the first bin.
+    ECE = sum_b |B_b|/n * |acc(B_b) - conf(B_b)| over the bins of `calibration_bins`.
     """
     n = len(labels)
     if n == 0:
         return float("nan")
-    conf = np.max(probs, axis=1).astype(np.float64)
-    correct = (np.argmax(probs, axis=1) == labels).astype(np.float64)
-    idx = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        sel = idx == b
-        if sel.any():
-            total += sel.sum() / n * abs(correct[sel].mean() - conf[sel].mean())
-    return float(total)
+    conf = np.max(probs, axis=1)
+    correct = np.argmax(probs, axis=1) == labels
+    count, acc, mean_conf = calibration_bins(conf, correct, bins)
+    filled = count > 0
+    return float(np.sum(count[filled] / n * np.abs(acc[filled] - mean_conf[filled])))
+
+
+def accuracy_any_truth(probs: np.ndarray, truths: np.ndarray) -> float:
+    """Accuracy when a row has several true classes, one per item it holds (-1 = no item).
+
+    Per row, the fraction of its items whose true class is the arg-max; the mean over rows. A row
+    whose items all share one class scores like `accuracy`; after label switching, where a row's
+    items may come from different classes, this is the expected accuracy against the class of an
+    item drawn uniformly from the row (docs/uncertainty.md, "Accuracy against original labels").
+    """
+    truths = np.asarray(truths, dtype=np.int64)
+    if truths.ndim == 1:
+        truths = truths[:, None]
+    valid = truths >= 0
+    n_valid = valid.sum(1)
+    if len(truths) == 0 or (n_valid == 0).any():
+        return float("nan")
+    hit = (np.argmax(probs, axis=1)[:, None] == truths) & valid
+    return float(np.mean(hit.sum(1) / n_valid))
 
 
 def _rank_average(x: np.ndarray) -> np.ndarray:

@@ -8,11 +8,15 @@ p_s = mean_t p[s, t] (the aleatoric noise integrated out for one model) and p = 
     aleatoric = mean_s H(p_s)              expected entropy (Kendall & Gal, NeurIPS 2017)
     epistemic = total - aleatoric          mutual information I(y; model) >= 0 (Depeweg et al., ICML 2018)
 
-Evidential methods (RCML) give a Dirichlet Dir(alpha) per sample (Sensoy et al., NeurIPS 2018):
+Evidential methods (RCML) give a Dirichlet Dir(alpha) per sample; the same decomposition in its
+Dirichlet form (Malinin & Gales, NeurIPS 2018, "Predictive uncertainty estimation via prior networks"):
 
     total     = H(alpha / S)               entropy of the mean predictive, S = sum_c alpha_c
     aleatoric = E_{p ~ Dir}[H(p)] = -sum_c alpha_c/S (psi(alpha_c + 1) - psi(S + 1))
-    epistemic = K / S                      vacuity (Josang 2016, subjective logic)
+    epistemic = total - aleatoric          mutual information I(y; p) >= 0
+
+The vacuity K/S (Josang 2016, subjective logic) is a different quantity (evidence mass, not
+information): it is returned as an extra, never as the epistemic uncertainty.
 """
 
 from __future__ import annotations
@@ -32,10 +36,13 @@ def entropy(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
 def heteroscedastic_probs(
     logits: torch.Tensor, sigma: torch.Tensor, samples: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """p[s, b, c] = mean_t softmax(z + sigma * eps_t) over the classes, eps_t ~ N(0, I).
+    """p[s, b, c] = mean_t softmax(z[s, b] + sigma[s, b] * eps[t, b])_c, eps[t, b] ~ N(0, I_C).
 
     `logits` and `sigma` are [S, B, C]; sigma is a standard deviation in logit space (the same
-    quantity the heteroscedastic loss samples with; Kendall & Gal 2017, eq. 12).
+    quantity the heteroscedastic loss samples with; Kendall & Gal, NeurIPS 2017, eq. 12). Every row b
+    draws its own noise, so rows are independent of which others share the batch. The draw of a row
+    is shared across its S model samples (common random numbers): p_s and p_s' then differ only by
+    the model, which lowers the variance of the mutual information H(mean_s p_s) - mean_s H(p_s).
     """
     z = logits.float()
     sd = sigma.float()
@@ -43,10 +50,7 @@ def heteroscedastic_probs(
     acc = torch.zeros_like(z)
     for t0 in range(0, samples, step):
         t = min(step, samples - t0)
-        # One draw per class shared by every row and model sample of the chunk: each row's estimate is
-        # still an average over `samples` independent draws, and common draws across model samples make
-        # their differences (the mutual information) less noisy; it also saves most of the sampling cost.
-        eps = torch.randn((t, *([1] * (z.dim() - 1)), z.shape[-1]), generator=generator, device=z.device)
+        eps = torch.randn((t, 1, *z.shape[1:]), generator=generator, device=z.device)  # [t, 1, B, C]
         acc += torch.softmax(torch.addcmul(z.unsqueeze(0), sd.unsqueeze(0), eps), dim=-1).sum(0)
     return acc / samples
 
@@ -61,10 +65,24 @@ def sampling_decomposition(per_sample_probs: torch.Tensor) -> dict[str, torch.Te
 
 
 def dirichlet_decomposition(alpha: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Mean predictive alpha/S and (expected entropy, vacuity K/S, entropy of the mean) of Dir(alpha)."""
-    alpha = alpha.float()
-    s = alpha.sum(-1, keepdim=True)
-    mean = alpha / s
-    k = alpha.shape[-1]
-    aleatoric = -(mean * (torch.digamma(alpha + 1.0) - torch.digamma(s + 1.0))).sum(-1)
-    return {"probs": mean, "aleatoric": aleatoric, "epistemic": k / s.squeeze(-1), "total": entropy(mean)}
+    """Mean predictive alpha/S, (aleatoric, epistemic, total) and the vacuity K/S of Dir(alpha) [..., K].
+
+    Malinin & Gales (NeurIPS 2018): total = H(alpha/S), aleatoric = expected entropy
+    -sum_c (alpha_c/S)(psi(alpha_c + 1) - psi(S + 1)), epistemic = their difference, the mutual
+    information between the label and p ~ Dir(alpha), about (K - 1)/(2S) for large S. Computed in
+    float64 (the difference of two numbers near log K) and returned as float32.
+    """
+    a = alpha.double()
+    s = a.sum(-1, keepdim=True)
+    mean = a / s
+    k = a.shape[-1]
+    total = entropy(mean)
+    aleatoric = -(mean * (torch.digamma(a + 1.0) - torch.digamma(s + 1.0))).sum(-1)
+    epistemic = (total - aleatoric).clamp_min(0.0)
+    return {
+        "probs": mean.float(),
+        "aleatoric": (total - epistemic).float(),
+        "epistemic": epistemic.float(),
+        "total": total.float(),
+        "vacuity": (k / s.squeeze(-1)).float(),
+    }

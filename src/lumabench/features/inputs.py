@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from lumabench import classes
 from lumabench.errors import InputError
-from lumabench.io import read_parquet
+from lumabench.io import read_image_rgb, read_parquet
 from lumabench.params import MODALITIES
 from lumabench.paths import Paths
 from lumabench.schemas import CLIPS, GENERATED, IMAGES
@@ -41,12 +40,8 @@ def read_accepted(paths: Paths) -> dict[str, pd.DataFrame]:
 
 
 def load_image(path: Path) -> np.ndarray:
-    """A PNG as uint8 [H, W, 3] RGB."""
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except OSError as exc:
-        raise InputError(f"unreadable image ({exc})", path, _FIX) from exc
+    """A PNG as uint8 [H, W, 3] RGB (oversized headers are refused before decoding)."""
+    return read_image_rgb(path, _FIX)
 
 
 def load_images(rel_paths: list[str] | pd.Series, root: Path) -> np.ndarray:

@@ -4,7 +4,9 @@ A method owns one `torch.nn.Module` and defines three things: its training loss,
 loss and `predict(batch) -> Prediction`. The loop here does the rest the same way for all: Adam,
 ReduceLROnPlateau on the validation loss, early stopping with the best checkpoint kept, seeded data
 order, mixed precision on CUDA only. Ensembles train as `streams` independent members in one
-forward: each member has its own data order, loss and early-stopping checkpoint.
+forward: each member has its own data order, loss and early-stopping checkpoint. A method that takes
+several optimiser steps per batch (e.g. MLA's alternating unimodal steps) overrides `substeps`
+instead of writing its own loop, so every method keeps the same schedule, early stopping and checks.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
@@ -25,6 +27,7 @@ from torch import nn
 
 from lumabench.data import Batch, Normaliser, SplitTensors
 from lumabench.determinism import bf16_autocast, cpu_bf16_is_fast
+from lumabench.errors import TrainingError
 from lumabench.logs import progress
 from lumabench.methods.cuda_graph import GraphedStep
 from lumabench.params import Method as MethodSpec
@@ -45,8 +48,11 @@ EVAL_BUDGET_CUDA = 2**27
 class Prediction:
     """What a method says about a batch; metrics see only this.
 
-    probs [B, C] mean predictive; aleatoric, epistemic, total [B] in nats (epistemic of RCML is the
-    vacuity K/S); per_modality holds the same for each modality of a fused model ({} otherwise).
+    probs [B, C] mean predictive; total = entropy of the mean, aleatoric = expected entropy,
+    epistemic = total − aleatoric (mutual information), [B] in nats, one decomposition for every
+    method (DESIGN §5b). per_modality holds the same for each modality of a fused model ({} otherwise
+    or when the heads are not trained on their own). extras: further per-row [B] quantities a method
+    defines (e.g. RCML's vacuity K/S), written as extra columns and metrics, never substitutes.
     """
 
     probs: torch.Tensor
@@ -54,17 +60,20 @@ class Prediction:
     epistemic: torch.Tensor
     total: torch.Tensor
     per_modality: dict[str, Prediction] = field(default_factory=dict)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
     def cat(cls, parts: list[Prediction]) -> Prediction:
         """Concatenate batch predictions along the sample axis."""
         mods = parts[0].per_modality.keys()
+        keys = parts[0].extras.keys()
         return cls(
             torch.cat([p.probs for p in parts]),
             torch.cat([p.aleatoric for p in parts]),
             torch.cat([p.epistemic for p in parts]),
             torch.cat([p.total for p in parts]),
             {m: cls.cat([p.per_modality[m] for p in parts]) for m in mods},
+            {k: torch.cat([p.extras[k] for p in parts]) for k in keys},
         )
 
     def cpu(self) -> Prediction:
@@ -74,6 +83,7 @@ class Prediction:
             self.epistemic.float().cpu(),
             self.total.float().cpu(),
             {m: p.cpu() for m, p in self.per_modality.items()},
+            {k: v.float().cpu() for k, v in self.extras.items()},
         )
 
 
@@ -87,12 +97,30 @@ class FitReport:
     best_val_loss: float
 
 
+@dataclass
+class SubStep:
+    """One optimiser step inside a batch, yielded by `Method.substeps`.
+
+    `Method.train_step` runs, for each: zero the gradients, backward `loss.sum()`, drop the
+    gradients of every parameter outside `params` (when given, so only those move), call
+    `edit_grads` (when given: e.g. project a gradient), then the optimiser step. Code after the
+    `yield` in `substeps` runs after that step, so the next sub-step's forward sees the new weights.
+    """
+
+    loss: torch.Tensor  # [streams]
+    params: Iterable[nn.Parameter] | None = None
+    edit_grads: Callable[[], None] | None = None
+
+
 class Method(ABC):
     """Base of every method: subclasses build the module and define losses and prediction."""
 
     kind: ClassVar[str]
     #: independent members trained side by side (leading dim of every parameter when > 1)
     streams: int = 1
+    #: whether the training step may be captured as a CUDA graph (`train.cuda_graphs`); a method whose
+    #: step synchronises with the host or changes shape from batch to batch sets False and trains eagerly
+    cuda_graphs_supported: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -142,6 +170,16 @@ class Method(ABC):
     def repeats(self) -> int:
         return 1
 
+    def substeps(self, batch: Batch, epoch: int, progress: float) -> Iterator[SubStep]:
+        """The optimiser steps of one training batch; default: one step on `loss(batch, epoch)`.
+
+        Override to take several steps per batch (each `SubStep` is one zero-grad / backward /
+        optimiser step; see `SubStep`). Forwards run under `autocast()`. `progress` in [0, 1) is the
+        batch's position in its epoch (index / batches per epoch); it advances only on eager steps,
+        so a method that reads it sets `cuda_graphs_supported = False`.
+        """
+        yield SubStep(self.loss(batch, epoch))
+
     def step_key(self, epoch: int) -> Hashable:
         """What `loss(batch, epoch)` takes from `epoch` as a Python value; a captured CUDA-graph step
         is captured again when it changes. None: the loss does not depend on the epoch."""
@@ -183,8 +221,23 @@ class Method(ABC):
                 best[k][m].copy_(v[m])
         return best
 
+    def _check_finite(self, losses: list[float], epoch: int, stream: str) -> None:
+        """Raise `TrainingError` when a loss diverged: keeping the last good weights would hide it."""
+        bad = [i for i, x in enumerate(losses) if not math.isfinite(x)]
+        if not bad:
+            return
+        where = f" (ensemble member {', '.join(map(str, bad))})" if self.streams > 1 else ""
+        raise TrainingError(
+            f"training {'/'.join(self.key)}: non-finite {stream} loss ({losses[bad[0]]}) at epoch {epoch}{where}",
+            fix="lower train.lr, check the input features for NaN",
+        )
+
     def fit(self, train: SplitTensors, val: SplitTensors, normaliser: Normaliser) -> FitReport:
-        """Train with early stopping on `val`; the module ends with its best-validation weights."""
+        """Train with early stopping on `val`; the module ends with its best-validation weights.
+
+        A non-finite training or validation loss stops training with `TrainingError`. The training
+        loss is summed on the device during the epoch and read once per epoch (no sync per step).
+        """
         self.normaliser = normaliser
         cfg = self.cfg
         start = time.perf_counter()
@@ -192,7 +245,8 @@ class Method(ABC):
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience
         )
-        step = self.train_step(opt, train, normaliser)
+        loss_sum = torch.zeros(self.streams, dtype=torch.float32, device=self.device)
+        step = self.train_step(opt, train, normaliser, loss_sum)
         order = torch.Generator().manual_seed(int_seed(self.seed, "train", *self.key, "order"))
         n, m = len(train), self.streams
         best_loss = [math.inf] * m
@@ -207,7 +261,10 @@ class Method(ABC):
                 for s in range(0, n, cfg.batch_size):
                     idx = perms[:, s : s + cfg.batch_size]
                     step(idx[0] if m == 1 else idx, epoch)
+                self._check_finite([float(x) for x in loss_sum.cpu()], epoch, "training")
+                loss_sum.zero_()
                 vl = self.validation(val)
+                self._check_finite(vl, epoch, "validation")
                 sched.step(float(np.mean(vl)))
                 improved = [i for i in range(m) if vl[i] < best_loss[i]]
                 for i in improved:
@@ -240,22 +297,53 @@ class Method(ABC):
         return torch.optim.Adam(self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda)
 
     def train_step(
-        self, opt: torch.optim.Optimizer, train: SplitTensors, normaliser: Normaliser
+        self,
+        opt: torch.optim.Optimizer,
+        train: SplitTensors,
+        normaliser: Normaliser,
+        loss_sum: torch.Tensor | None = None,
     ) -> Callable[[torch.Tensor, int], None]:
-        """`step(idx, epoch)`: one optimiser step on rows `idx` ([B], or [streams, B] for ensembles).
+        """`step(idx, epoch)`: the optimiser step(s) of `substeps` on rows `idx` ([B], or [streams, B]).
 
-        With `train.cuda_graphs` on CUDA the step is captured once and replayed (`methods.cuda_graph`).
+        `loss_sum` [streams], when given, accumulates each step's loss in place on the device (it is
+        read once per epoch; in place, so a captured CUDA graph keeps adding to the same buffer); a
+        batch of several sub-steps adds each sub-step's loss. With `train.cuda_graphs` on CUDA the
+        step is captured once and replayed (`methods.cuda_graph`), unless the method does not support
+        it (`cuda_graphs_supported`): it then trains eagerly, with a warning.
         """
+        per_epoch = max(1, math.ceil(len(train) / self.cfg.batch_size))
+        clock = {"epoch": -1, "batch": 0}  # batch index inside the epoch, for `progress`
 
         def eager(idx: torch.Tensor, epoch: int) -> None:
+            if epoch != clock["epoch"]:
+                clock["epoch"], clock["batch"] = epoch, 0
+            progress = (clock["batch"] % per_epoch) / per_epoch
+            clock["batch"] += 1
             batch = normaliser.batch(train, idx, self.modalities)
-            with self.autocast():
-                loss = self.loss(batch, epoch)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
+            steps = self.substeps(batch, epoch, progress)
+            while True:
+                with self.autocast():
+                    sub = next(steps, None)
+                if sub is None:
+                    break
+                opt.zero_grad(set_to_none=True)
+                sub.loss.sum().backward()
+                if sub.params is not None:
+                    keep = {id(p) for p in sub.params}
+                    for p in self.module.parameters():
+                        if id(p) not in keep:
+                            p.grad = None  # the optimiser skips parameters without a gradient
+                if sub.edit_grads is not None:
+                    sub.edit_grads()
+                opt.step()
+                if loss_sum is not None:
+                    loss_sum.add_(sub.loss.detach().float())
 
         if self.device.type != "cuda" or not self.cfg.cuda_graphs:
+            return eager
+        if not self.cuda_graphs_supported:
+            log.warning("%s: train.cuda_graphs is not supported by method kind %r; training runs eagerly",
+                        "/".join(self.key), self.kind)  # fmt: skip
             return eager
         graphed = GraphedStep(eager, opt)
         self.graphed = graphed  # replay and capture counts, for tests and benchmarks

@@ -1,7 +1,9 @@
 """MC Dropout (Gal & Ghahramani, ICML 2016) with a heteroscedastic σ head (Kendall & Gal, NeurIPS 2017).
 
 Training: the fused logits z and σ (mean over the present modalities) enter the heteroscedastic
-loss mean_t CE(z + σ ⊙ ε_t, y). Prediction: dropout stays on; the S dropout samples run as one
+loss −log((1/T) Σ_t softmax(z + σ ⊙ ε_t)_y); a fused model adds `head_loss_weight` times the mean
+of the present modalities' own losses, so each head is a predictor in its own right (without it
+per-modality predictions are not made). Prediction: dropout stays on; the S dropout samples run as one
 batched forward (the deterministic stem once, its output repeated S times), and each sample's
 predictive integrates the logit noise with T draws before the decomposition of
 `evaluate.uncertainty.sampling_decomposition`.
@@ -15,18 +17,24 @@ from torch import nn
 from lumabench.data import Batch
 from lumabench.evaluate.uncertainty import heteroscedastic_probs, sampling_decomposition
 from lumabench.methods.base import Method, Prediction
-from lumabench.methods.losses import heteroscedastic_ce
+from lumabench.methods.losses import fused_heteroscedastic_nll
 from lumabench.methods.registry import register
 from lumabench.models.encoders import MultiModalNet
 from lumabench.models.fusion import mean_logits_sigma
 
 
 def sampled_prediction(
-    logits: torch.Tensor, sigma: torch.Tensor, mask: torch.Tensor, sigma_samples: int, modalities: list[str]
+    logits: torch.Tensor,
+    sigma: torch.Tensor,
+    mask: torch.Tensor,
+    sigma_samples: int,
+    modalities: list[str],
+    heads: bool = True,
 ) -> Prediction:
     """Prediction from per-model-sample outputs logits, σ [S, V, B, C] and mask [B, V].
 
-    Fused: the mean over present modalities; per modality: that modality's own head (fused models only).
+    Fused: the mean over present modalities; per modality: that modality's own head (fused models
+    only, and only when `heads`: each head was trained on its own, `head_loss_weight` > 0).
     """
     s, v, b, c = logits.shape
     flat_mask = mask.repeat(s, 1)  # [S*B, V]
@@ -35,7 +43,7 @@ def sampled_prediction(
     fz, fs = mean_logits_sigma(zl, zs, flat_mask)
     fused = sampling_decomposition(heteroscedastic_probs(fz.view(s, b, c), fs.view(s, b, c), sigma_samples))
     per: dict[str, Prediction] = {}
-    if v > 1:
+    if v > 1 and heads:
         for i, m in enumerate(modalities):
             d = sampling_decomposition(heteroscedastic_probs(logits[:, i], sigma[:, i], sigma_samples))
             per[m] = Prediction(d["probs"], d["aleatoric"], d["epistemic"], d["total"])
@@ -52,17 +60,18 @@ class MCDropout(Method):
     def repeats(self) -> int:
         return self.spec.samples
 
-    def _fused(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rows(self, batch: Batch) -> torch.Tensor:
+        """Per-row loss: fused heteroscedastic NLL plus the weighted mean of the present heads' own."""
         logits, sigma = self.module(batch.inputs)
-        return mean_logits_sigma(logits, sigma, batch.mask)
+        return fused_heteroscedastic_nll(
+            logits, sigma, batch.mask, batch.labels, self.spec.sigma_samples, self.spec.head_loss_weight
+        )
 
     def loss(self, batch: Batch, epoch: int) -> torch.Tensor:
-        z, s = self._fused(batch)
-        return heteroscedastic_ce(z, s, batch.labels, self.spec.sigma_samples).mean().unsqueeze(0)
+        return self._rows(batch).mean().unsqueeze(0)
 
     def val_loss(self, batch: Batch) -> torch.Tensor:
-        z, s = self._fused(batch)
-        return heteroscedastic_ce(z, s, batch.labels, self.spec.sigma_samples).sum().unsqueeze(0)
+        return self._rows(batch).sum().unsqueeze(0)
 
     def predict(self, batch: Batch) -> Prediction:
         was = self.module.training
@@ -75,4 +84,5 @@ class MCDropout(Method):
         v, _, c = logits.shape
         logits = logits.view(v, self.spec.samples, n, c).transpose(0, 1)
         sigma = sigma.view(v, self.spec.samples, n, c).transpose(0, 1)
-        return sampled_prediction(logits, sigma, batch.mask, self.spec.sigma_samples, self.modalities)
+        heads = self.spec.head_loss_weight > 0
+        return sampled_prediction(logits, sigma, batch.mask, self.spec.sigma_samples, self.modalities, heads)

@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import numpy as np
+import pandas as pd
 
 from lumabench.io import atomic_dir, read_parquet, write_json, write_text
 from lumabench.logs import progress
 from lumabench.params import Params
 from lumabench.paths import Paths
 from lumabench.report import figures as figs
-from lumabench.report import html, paper, plotdata, tables
-from lumabench.report.collect import RunResult, VariantInfo, collect, flat_metrics, load_predictions, sweeps
-from lumabench.report.curves import Reliability, Roc, ood_roc, reliability
+from lumabench.report import html, paper, plotdata, robust, tables
+from lumabench.report.aggregate import Cell, Stat, cells, seeds_note, seeds_of, sweep_axes
+from lumabench.report.collect import RunResult, VariantInfo, collect, flat_metrics, load_predictions
+from lumabench.report.curves import RELIABILITY_BINS, Reliability, Roc, ood_roc, reliability
 from lumabench.schemas import VARIANT_ROWS
 from lumabench.seeding import rng
 from lumabench.tracking import (
@@ -44,58 +47,83 @@ class Outcome:
     parent_run_id: str | None
 
 
+def calibration_panel(cell: Cell, preds: list[pd.DataFrame]) -> tuple[Reliability, Stat] | None:
+    """Reliability bins of the cell's pooled test predictions (all seeds) and its ECE from the metrics
+    files (mean ± sd over seeds); None without test rows."""
+    tests = [df[df["split"] == "test"] for df in preds]
+    tests = [t for t in tests if len(t)]
+    if not tests:
+        return None
+    conf = np.concatenate([t["confidence"].to_numpy(np.float64) for t in tests])
+    correct = np.concatenate([t["correct"].to_numpy(bool) for t in tests])
+    return reliability(conf, correct), cell.stat("test", "ece")
+
+
 def _per_variant_figures(
     params: Params, results: list[RunResult], palette: figs.Palette, fig_dir: Path, plot_dir: Path
 ) -> list[html.FigureEntry]:
     """ROC, reliability and histogram figures per variant, plus the ROC plot data for DVC."""
     out: list[html.FigureEntry] = []
     dpi = params.report.dpi
+    grid = cells(results)
+    n_seeds = len(seeds_of(results))
+    note = seeds_note(seeds_of(results))
     for variant in progress(params.run.variants, "report figures", unit="variant"):
-        preds = {r.method: load_predictions(r) for r in results if r.variant.name == variant}
-        rocs: dict[str, Roc] = {}
+        own = [c for c in grid if c.variant.name == variant]
+        preds = {c.method: [load_predictions(r) for r in c.runs] for c in own}
+        rocs: dict[str, list[Roc]] = {}
         rels: dict[str, Reliability] = {}
-        for method, df in preds.items():
-            curve = ood_roc(df)
-            if curve is not None:
-                rocs[method] = curve
-            test = df[df["split"] == "test"]
-            if len(test):
-                rels[method] = reliability(test["confidence"].to_numpy(), test["correct"].to_numpy())
+        eces: dict[str, Stat] = {}
+        aurocs: dict[str, Stat] = {}
+        for c in own:
+            curves = [curve for curve in (ood_roc(df) for df in preds[c.method]) if curve is not None]
+            if curves:
+                rocs[c.method] = curves
+                aurocs[c.method] = c.stat("ood", "auroc_epistemic")
+            panel = calibration_panel(c, preds[c.method])
+            if panel is not None:
+                rels[c.method], eces[c.method] = panel
         slug = figs.slug(variant)
         if rocs:
             plotdata.write_frame(plot_dir.parent / plotdata.roc_file(variant), plotdata.roc_frame(rocs))
-            path = figs.save(figs.roc_figure(variant, rocs, palette), fig_dir / f"roc_{slug}.png", dpi)
+            path = figs.save(figs.roc_figure(variant, rocs, aurocs, palette), fig_dir / f"roc_{slug}.png", dpi)
             out.append(
                 html.FigureEntry(
                     "OOD detection (ROC)",
                     f"ROC, {variant}",
                     path,
-                    "OOD samples are positives, test samples negatives; score = epistemic uncertainty.",
+                    "OOD samples are positives, test samples negatives; score = epistemic uncertainty (nats). "
+                    "With several seeds the curve is the vertical average (mean TPR at each FPR, band ± sd); "
+                    f"AUROC from the metrics files; {note}.",
                 )
             )
         else:
             log.info("variant %s: no OOD and test rows in the predictions, no ROC", variant)
         if rels:
-            path = figs.save(figs.reliability_figure(variant, rels, palette), fig_dir / f"reliability_{slug}.png", dpi)
+            fig = figs.reliability_figure(variant, rels, eces, palette, n_seeds)
+            path = figs.save(fig, fig_dir / f"reliability_{slug}.png", dpi)
             out.append(
                 html.FigureEntry(
                     "Calibration (reliability diagrams)",
                     f"Reliability, {variant}",
                     path,
-                    "Bars: accuracy per confidence bin; hatched: gap to perfect calibration (diagonal).",
+                    f"Bars: accuracy (variant labels) per confidence bin, {RELIABILITY_BINS} right-closed "
+                    "equal-width bins as in the metrics' ECE, test predictions of every seed pooled; hatched: "
+                    f"gap to perfect calibration (diagonal). ECE from the metrics files; {note}.",
                 )
             )
-        with_ood = {m: df for m, df in preds.items() if (df["split"] == "ood").any()}
+        with_ood = {m: pd.concat(dfs) for m, dfs in preds.items() if any((df["split"] == "ood").any() for df in dfs)}
         if with_ood:
             path = figs.save(
-                figs.histogram_figure(variant, with_ood, palette), fig_dir / f"uncertainty_{slug}.png", dpi
+                figs.histogram_figure(variant, with_ood, palette, n_seeds), fig_dir / f"uncertainty_{slug}.png", dpi
             )
             out.append(
                 html.FigureEntry(
                     "In-distribution vs OOD uncertainty",
                     f"Epistemic uncertainty histograms, {variant}",
                     path,
-                    "Densities of epistemic uncertainty for test (in-distribution) and OOD samples.",
+                    "Densities of epistemic uncertainty (nats) for test (in-distribution) and OOD samples, "
+                    f"predictions of n = {n_seeds} seeds pooled.",
                 )
             )
     return out
@@ -104,21 +132,47 @@ def _per_variant_figures(
 def _sweep_figures(
     params: Params, results: list[RunResult], palette: figs.Palette, fig_dir: Path, plot_dir: Path
 ) -> list[html.FigureEntry]:
+    """Sweep figures and their plot data, the aleatoric-against-noise figure and the family bars."""
     out: list[html.FigureEntry] = []
-    clean = [r for r in results if r.variant.family == "clean" and not r.variant.is_sweep]
-    for base, levels in sweeps(results).items():
+    bars_note = seeds_note(seeds_of(results), bars=True)
+    axes = sweep_axes(params, results)
+    methods = params.run.methods
+    for axis in axes:
         plotdata.write_frame(
-            plot_dir.parent / plotdata.sweep_file(base), plotdata.sweep_frame(levels, results, params.run.methods)
+            plot_dir.parent / plotdata.sweep_file(axis.base), plotdata.sweep_frame(axis, results, methods)
         )
-        fig = figs.sweep_figure(base, levels, results, palette, clean)
-        path = figs.save(fig, fig_dir / f"sweep_{base}.png", params.report.dpi)
-        kind = "bar chart (one level in this run)" if len(levels) == 1 else "one line per method"
+        path = figs.save(
+            figs.sweep_figure(axis, results, palette), fig_dir / f"sweep_{axis.base}.png", params.report.dpi
+        )
+        kind = "bars (one level in this run)" if len(axis.points) == 1 else "one line per method"
+        zero = "; level 0 is the clean variant" if axis.with_clean else ""
         out.append(
             html.FigureEntry(
                 "Uncertainty against noise level",
-                f"Sweep {base} ({levels[0].family}) over {levels[0].sweep}",
+                f"Sweep {axis.base} ({axis.family}) over {axis.title}",
                 path,
-                f"Accuracy, mean aleatoric and mean epistemic uncertainty on the test split; {kind}.",
+                f"Test accuracy against the variant labels (after label switching) and against the original labels "
+                f"(true classes), mean aleatoric and mean epistemic uncertainty (nats) on the test split, against "
+                f"{axis.title}{zero}; {kind}; {bars_note}.",
+            )
+        )
+    if axes:
+        for axis in axes:
+            plotdata.write_frame(
+                plot_dir.parent / plotdata.aleatoric_file(axis.base), plotdata.aleatoric_frame(axis, results, methods)
+            )
+        path = figs.save(
+            figs.aleatoric_figure(axes, results, palette), fig_dir / "aleatoric_vs_noise.png", params.report.dpi
+        )
+        zero = "; level 0 is the clean variant" if any(a.with_clean for a in axes) else ""
+        out.append(
+            html.FigureEntry(
+                "Uncertainty against noise level",
+                "Aleatoric uncertainty against injected noise",
+                path,
+                "Mean test aleatoric uncertainty (expected entropy over model samples, nats) against "
+                + ", ".join(f"{a.title} ({a.base})" for a in axes)
+                + f"{zero}; one line per method; {bars_note}.",
             )
         )
     singles: list[VariantInfo] = []
@@ -132,7 +186,8 @@ def _sweep_figures(
                 "Uncertainty against noise level",
                 "Variant families at their single setting",
                 path,
-                "Bars per method: accuracy, mean aleatoric and mean epistemic uncertainty on the test split.",
+                "Bars per method: test accuracy against the variant labels and against the original labels, mean "
+                f"aleatoric and mean epistemic uncertainty (nats) on the test split; {bars_note}.",
             )
         )
     return out
@@ -180,6 +235,7 @@ def _run_specs(
         params={
             "profile": params.profile,
             "seed": str(params.seed),
+            "seeds": ",".join(str(s) for s in seeds_of(results)),
             "variants": ",".join(params.run.variants),
             "methods": ",".join(params.run.methods),
         },
@@ -213,7 +269,8 @@ def _run_specs(
             "kind": method.kind,
             "modalities": ",".join(method.modalities),
             "profile": params.profile,
-            "seed": str(params.seed),
+            "seed": str(r.seed),
+            "data_seed": str(params.seed),
         }
         run_params |= {f"method.{k}": str(v) for k, v in method.model_dump(mode="json").items() if k != "modalities"}
         run_params |= {f"train.{k}": str(v) for k, v in params.train.model_dump(mode="json").items()}
@@ -221,6 +278,7 @@ def _run_specs(
         tags = common | {
             "lumabench.variant": info.name,
             "lumabench.method": r.method,
+            "lumabench.seed": str(r.seed),
             "lumabench.role": "run",
             "lumabench.parent_figures": ", ".join(f"figures/{p.name}" for p in own),
         }
@@ -229,7 +287,7 @@ def _run_specs(
             tags["lumabench.variant_data_hash"] = vhash
         children.append(
             RunSpec(
-                key=f"{key}/{info.name}/{r.method}",
+                key=f"{key}/{r.key}",
                 name=r.key,
                 params=run_params,
                 metrics=flat_metrics(r),
@@ -244,15 +302,22 @@ def run(params: Params, paths: Paths, published: tuple[paper.PaperValue, ...] = 
     """Build every report output from the run's metrics and predictions, then log to MLflow."""
     results = collect(params, paths)
     log.info(
-        "report: %d runs (%d variants x %d methods)", len(results), len(params.run.variants), len(params.run.methods)
+        "report: %d runs (%d variants x %d methods x %d seeds)",
+        len(results),
+        len(params.run.variants),
+        len(params.run.methods),
+        len(seeds_of(results)),
     )
     built = tables.build(params, results, published)
+    robustness = robust.build(params, results)
+    built += robustness.tables
     palette = figs.Palette(tuple(params.run.methods))
     with atomic_dir(paths.tables) as table_dir, atomic_dir(paths.figures) as fig_dir:
-        tables.write(built, tables.long_frame(results), table_dir)
+        tables.write(built, tables.long_frame(results), tables.summary_frame(results), table_dir)
         plot_dir = table_dir / plotdata.PLOTS_DIR
         with figs.style():
             entries = _sweep_figures(params, results, palette, fig_dir, plot_dir)
+            entries += robust.figures(params, robustness, results, palette, fig_dir)
             entries += _per_variant_figures(params, results, palette, fig_dir, plot_dir)
             entries += _sample_sheets(params, paths, fig_dir)
     entries = [html.FigureEntry(e.section, e.title, paths.figures / e.path.name, e.caption) for e in entries]
@@ -267,8 +332,16 @@ def run(params: Params, paths: Paths, published: tuple[paper.PaperValue, ...] = 
             if published
             else "no published LUMA value is recorded in this project, so every number is from this run."
         ),
-        "Uncertainties are reported in each method's own units; compare them within a method across variants.",
+        "Seeds: every table value is the mean over the training seeds with its sample standard deviation "
+        f"(ddof = 1), shown as mean ± sd; {seeds_note(seeds_of(results))}. Figures draw ± 1 sd error bars. "
+        "results.csv has one row per seed, results_summary.csv the aggregates.",
+        f"Accuracy: {tables.LABELS_NOTE}.",
+        f"Units: {tables.UNITS_NOTE}.",
+        "Excluded rows: rows a model had no input for (e.g. a unimodal model on rows missing its modality) "
+        "are left out of every metric; the main table counts them per run (test and OOD).",
     ]
+    if robustness.notes:
+        notes.append("Robustness pieces not drawn for this run: " + "; ".join(robustness.notes) + ".")
     doc = html.render(f"lumabench report ({params.profile})", params.profile, prov, built, entries, notes)
     write_text(paths.report_html, doc)
     parent, children = _run_specs(params, paths, prov, results, entries)

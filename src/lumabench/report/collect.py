@@ -1,7 +1,7 @@
 """Read what the train stage wrote (metrics JSON, predictions Parquet) and check it before use.
 
-Every run of `params.run.variants` x `params.run.methods` must be present: a report that silently
-skips a missing cell would look complete while it is not.
+Every run of `params.run.variants` x `params.run.methods` x `params.run.seeds` must be present: a
+report that silently skips a missing cell (or seed) would look complete while it is not.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 from lumabench.errors import InputError, ParamsError
 from lumabench.io import read_json, read_parquet
 from lumabench.params import LEVEL_SEP, Params, level_str
-from lumabench.paths import Paths
+from lumabench.paths import Paths, seed_name
 from lumabench.schemas import PREDICTIONS
 
 METRIC_SECTIONS = ("test", "ood", "train")
@@ -40,16 +40,18 @@ class VariantInfo:
 
 @dataclass(frozen=True)
 class RunResult:
-    """One trained (variant, method) cell: its metrics JSON and where its predictions live."""
+    """One trained (variant, method, training seed) run: its metrics JSON and where its predictions live."""
 
     variant: VariantInfo
     method: str
+    seed: int
     metrics: dict[str, Any]
     predictions_path: Path
 
     @property
     def key(self) -> str:
-        return f"{self.variant.name}/{self.method}"
+        """`variant/method/seed-S`, unique within a report (the same stem as the run's files)."""
+        return f"{self.variant.name}/{self.method}/{seed_name(self.seed)}"
 
     def value(self, section: str, name: str) -> float:
         """A metric as float (NaN when absent), e.g. value("ood", "auroc_epistemic")."""
@@ -69,12 +71,12 @@ def variant_info(params: Params, name: str) -> VariantInfo:
     return VariantInfo(name, base, definition.family, None, None)
 
 
-def train_fix(variant: str, method: str) -> str:
-    return f"run `lumabench train -v {variant} -m {method}` (or `make run`)"
+def train_fix(variant: str, method: str, seed: int) -> str:
+    return f"run `lumabench train -v {variant} -m {method} -s {seed}` (or `make run`)"
 
 
-def _check_metrics(data: Any, path: Path, variant: str, method: str) -> dict[str, Any]:
-    fix = train_fix(variant, method)
+def _check_metrics(data: Any, path: Path, variant: str, method: str, seed: int) -> dict[str, Any]:
+    fix = train_fix(variant, method, seed)
     if not isinstance(data, dict):
         raise InputError("metrics file is not a JSON object", path, fix)
     for section in ("test", "ood"):
@@ -86,34 +88,44 @@ def _check_metrics(data: Any, path: Path, variant: str, method: str) -> dict[str
         got = data.get(key, want)
         if got != want:
             raise InputError(f"metrics file says {key} {got!r}, expected {want!r}", path, fix)
+    # the seed is required: a file without one predates training seeds and may hold another seed's run
+    got = data.get("seed")
+    if isinstance(got, bool) or not isinstance(got, int) or got != seed:
+        raise InputError(f"metrics file says seed {got!r}, expected training seed {seed}", path, fix)
     return data
 
 
 def collect(params: Params, paths: Paths) -> list[RunResult]:
-    """Every (variant, method) result of the run, in params order; missing files are InputErrors."""
+    """Every (variant, method, seed) result of the run, ordered variants x methods x seeds as in params.
+
+    A missing or inconsistent file is an InputError naming the `lumabench train` call that makes it.
+    """
     out: list[RunResult] = []
     for variant in params.run.variants:
         info = variant_info(params, variant)
         for method in params.run.methods:
-            mpath = paths.metrics(variant, method)
-            data = _check_metrics(read_json(mpath, train_fix(variant, method)), mpath, variant, method)
-            ppath = paths.predictions(variant, method)
-            if not ppath.is_file():
-                raise InputError("missing predictions", ppath, train_fix(variant, method))
-            out.append(RunResult(info, method, data, ppath))
+            for seed in params.run.seeds:
+                fix = train_fix(variant, method, seed)
+                mpath = paths.metrics(variant, method, seed)
+                data = _check_metrics(read_json(mpath, fix), mpath, variant, method, seed)
+                ppath = paths.predictions(variant, method, seed)
+                if not ppath.is_file():
+                    raise InputError("missing predictions", ppath, fix)
+                out.append(RunResult(info, method, seed, data, ppath))
     return out
 
 
 def load_predictions(result: RunResult) -> pd.DataFrame:
     """The predictions of one run as a DataFrame with a boolean `correct` column."""
-    table = read_parquet(result.predictions_path, PREDICTIONS, train_fix(result.variant.name, result.method))
+    fix = train_fix(result.variant.name, result.method, result.seed)
+    table = read_parquet(result.predictions_path, PREDICTIONS, fix)
     df = table.select(PREDICTIONS.names).to_pandas()
     bad = sorted(set(df["split"]) - {"test", "ood"})
     if bad:
         raise InputError(
             f"predictions have unknown split value(s) {bad}; expected test|ood",
             result.predictions_path,
-            train_fix(result.variant.name, result.method),
+            fix,
         )
     df["correct"] = (df["pred"] == df["label"]).to_numpy()
     for col in ("confidence", "aleatoric", "epistemic", "total"):

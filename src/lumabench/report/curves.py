@@ -1,13 +1,21 @@
-"""Curves the figures draw from predictions: ROC for OOD detection and reliability bins."""
+"""Curves the figures draw from predictions: ROC for OOD detection and reliability bins.
+
+Curves only: every number printed beside them (AUROC, ECE) is read from the metrics JSON the train
+stage wrote, so the report and the metrics files can never disagree. The reliability bins are the
+ones `evaluate.metrics.calibration_bins` gives, i.e. exactly the bins its ECE sums over.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-RELIABILITY_BINS = 10
+from lumabench.evaluate.metrics import calibration_bins
+
+RELIABILITY_BINS = 15  # the metrics' ECE bins (Guo et al., ICML 2017)
 ROC_GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
 
 
@@ -15,14 +23,13 @@ ROC_GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
 class Roc:
     fpr: np.ndarray
     tpr: np.ndarray
-    auroc: float
 
 
 def roc(scores: np.ndarray, positive: np.ndarray) -> Roc | None:
     """ROC of `scores` for detecting `positive` rows (Fawcett 2006, "An introduction to ROC analysis").
 
-    One point per distinct score (ties move both rates at once), starting at (0, 0); the AUROC is
-    the trapezoidal area, which counts a tie as half a correct ranking. None when a class is absent.
+    One point per distinct score (ties move both rates at once), starting at (0, 0). None when a
+    class is absent.
     """
     scores = np.asarray(scores, dtype=np.float64)
     positive = np.asarray(positive, dtype=bool)
@@ -35,15 +42,23 @@ def roc(scores: np.ndarray, positive: np.ndarray) -> Roc | None:
     last_of_value = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]
     tps = np.cumsum(y)[last_of_value]
     fps = np.cumsum(~y)[last_of_value]
-    fpr = np.r_[0.0, fps / n_neg]
-    tpr = np.r_[0.0, tps / n_pos]
-    return Roc(fpr=fpr, tpr=tpr, auroc=float(np.trapezoid(tpr, fpr)))
+    return Roc(fpr=np.r_[0.0, fps / n_neg], tpr=np.r_[0.0, tps / n_pos])
 
 
 def roc_on_grid(curve: Roc, grid: np.ndarray = ROC_GRID) -> np.ndarray:
     """TPR at fixed FPR values (the best TPR reachable without exceeding each FPR), for plot files."""
     idx = np.searchsorted(curve.fpr, grid, side="right") - 1
     return curve.tpr[np.clip(idx, 0, curve.tpr.size - 1)]
+
+
+def averaged_roc(curves: Sequence[Roc], grid: np.ndarray = ROC_GRID) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical averaging over seeds (Fawcett 2006, sec. 8): mean and sd (ddof = 1) of TPR per grid FPR.
+
+    The sd is NaN for a single curve.
+    """
+    tprs = np.stack([roc_on_grid(c, grid) for c in curves])
+    sd = tprs.std(axis=0, ddof=1) if len(curves) > 1 else np.full(grid.size, np.nan)
+    return tprs.mean(axis=0), sd
 
 
 def ood_roc(pred: pd.DataFrame, score: str = "epistemic") -> Roc | None:
@@ -53,28 +68,19 @@ def ood_roc(pred: pd.DataFrame, score: str = "epistemic") -> Roc | None:
 
 @dataclass(frozen=True)
 class Reliability:
+    """Per-bin counts, accuracy (NaN when empty) and mean confidence on the metrics' bins."""
+
     edges: np.ndarray
     count: np.ndarray
     accuracy: np.ndarray
     confidence: np.ndarray
-    ece: float
 
 
 def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = RELIABILITY_BINS) -> Reliability:
-    """Equal-width confidence bins and the expected calibration error.
+    """Reliability-diagram data (DeGroot & Fienberg 1983; Guo et al., ICML 2017, sec. 2).
 
-    ECE = sum_b (n_b / N) |acc_b - conf_b| (Naeini et al. 2015; Guo et al. 2017, "On calibration
-    of modern neural networks"). Empty bins have NaN accuracy and confidence and weigh nothing.
+    Right-closed equal-width bins (0, 1/B], ..., ((B-1)/B, 1] from `evaluate.metrics.calibration_bins`;
+    callers pass every seed's test predictions at once to pool them.
     """
-    confidence = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
-    correct = np.asarray(correct, dtype=np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    idx = np.minimum((confidence * bins).astype(np.int64), bins - 1)
-    count = np.bincount(idx, minlength=bins).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        acc = np.bincount(idx, weights=correct, minlength=bins) / count
-        conf = np.bincount(idx, weights=confidence, minlength=bins) / count
-    total = max(int(count.sum()), 1)
-    filled = count > 0
-    ece = float(np.sum(count[filled] / total * np.abs(acc[filled] - conf[filled])))
-    return Reliability(edges=edges, count=count, accuracy=acc, confidence=conf, ece=ece)
+    count, acc, conf = calibration_bins(np.asarray(confidence), np.asarray(correct), bins=bins)
+    return Reliability(edges=np.linspace(0.0, 1.0, bins + 1), count=count, accuracy=acc, confidence=conf)

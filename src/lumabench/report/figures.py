@@ -23,8 +23,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lumabench.io import write_bytes
+from lumabench.report.aggregate import EMPTY, Cell, Stat, SweepAxis, cell_map, seeds_note, seeds_of
 from lumabench.report.collect import RunResult, VariantInfo, level_label
-from lumabench.report.curves import Reliability, Roc
+from lumabench.report.curves import ROC_GRID, Reliability, Roc, averaged_roc
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,13 @@ STYLE: dict[str, object] = {
 }
 MARKERS = "osD^vP*Xh<>p"
 QUANTITIES = (
-    ("test", "acc", "Accuracy (fraction, test)"),
-    ("test", "aleatoric", "Mean aleatoric uncertainty (test)"),
-    ("test", "epistemic", "Mean epistemic uncertainty (test)"),
+    ("test", "acc", "Acc (variant labels, test)"),
+    ("test", "acc_original", "Acc (original labels, test)"),
+    ("test", "aleatoric", "Mean aleatoric unc. (nats, test)"),
+    ("test", "epistemic", "Mean epistemic unc. (nats, test)"),
 )
 SHEET_MELS = 64  # more bands than FFT bins at low frequencies would leave empty rows (n_fft 400)
-UNITS_NOTE = "uncertainties in each method's own units (see the method)"
+UNITS_NOTE = "uncertainties in nats; acc (variant labels) = after label switching, acc (original labels) = true classes"
 
 
 @contextmanager
@@ -96,108 +98,199 @@ def save(fig: Figure, path: Path, dpi: int) -> Path:
     return path
 
 
+def suptitle(fig: Figure, *parts: str) -> None:
+    """A figure title from `parts` joined by "; ", wrapped to the figure's width so nothing is cut off."""
+    width = int(fig.get_figwidth() * 15)
+    fig.suptitle(textwrap.fill("; ".join(parts), width), fontsize=9)
+
+
 def _grid(n: int) -> tuple[int, int]:
     cols = min(3, max(n, 1))
     return math.ceil(max(n, 1) / cols), cols
 
 
 # ---------------------------------------------------------------- sweeps and families
-def sweep_figure(
-    base: str, levels: Sequence[VariantInfo], results: list[RunResult], palette: Palette, clean: list[RunResult]
-) -> Figure:
-    """Accuracy and mean uncertainties against the sweep level: lines, or bars for a single level.
+def _yerr(stats: Sequence[Stat]) -> np.ndarray | None:
+    """± sd error bars; None when no point has an sd (one seed), so nothing pretends to a spread."""
+    sd = np.array([s.sd for s in stats], dtype=np.float64)
+    return np.nan_to_num(sd, nan=0.0) if np.isfinite(sd).any() else None
 
-    Dashed horizontal lines give the clean variant's value per method when the run has one.
-    """
-    fig = new_figure(11, 3.4)
+
+def _stat(cells: dict[tuple[str, str], Cell], variant: str, method: str, section: str, metric: str) -> Stat:
+    cell = cells.get((variant, method))
+    return cell.stat(section, metric) if cell else EMPTY
+
+
+def _lines(
+    ax: Axes,
+    axis: SweepAxis,
+    cells: dict[tuple[str, str], Cell],
+    palette: Palette,
+    section: str,
+    metric: str,
+) -> None:
+    """One line per method over the axis's levels, mean over seeds with ± sd error bars."""
+    xs = np.array(axis.levels, dtype=np.float64)
+    for method in palette.methods:
+        stats = [_stat(cells, v.name, method, section, metric) for v in axis.variants]
+        if all(s.empty for s in stats):
+            continue
+        ys = np.array([s.mean for s in stats], dtype=np.float64)
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=_yerr(stats),
+            color=palette.color(method),
+            marker=palette.marker(method),
+            capsize=3,
+            label=method,
+        )
+    ticks = [lv for lv, v in axis.points]
+    labels = ["0\n(clean)" if axis.with_clean and i == 0 else level_label(v) for i, (_, v) in enumerate(axis.points)]
+    ax.set_xticks(ticks, labels)
+    ax.set_xlabel(axis.title)
+    if axis.lower_is_noisier and not ax.xaxis_inverted():  # SNR: noise grows to the right, as elsewhere
+        ax.invert_xaxis()
+
+
+def sweep_figure(axis: SweepAxis, results: list[RunResult], palette: Palette) -> Figure:
+    """Both accuracies and the mean uncertainties against the sweep level, mean ± sd over seeds:
+    lines with error bars, or bars with error bars when the axis has a single point."""
+    fig = new_figure(14, 3.4)
     axes = fig.subplots(1, len(QUANTITIES), squeeze=False)[0]
-    sweep_key = levels[0].sweep or "level"
-    family = levels[0].family
+    by_cell = cell_map(results)
     for ax, (section, metric, ylabel) in zip(axes, QUANTITIES, strict=True):
-        if len(levels) == 1:
-            _bars(ax, [levels[0].name], [level_label(levels[0])], results, palette, section, metric)
-            ax.set_xlabel(f"{sweep_key} (single level)")
+        if len(axis.points) == 1:
+            info = axis.variants[0]
+            _bars(ax, [info.name], [level_label(info)], by_cell, palette, section, metric)
+            ax.set_xlabel(f"{axis.title} (single level)")
         else:
-            for method in palette.methods:
-                xs = [v.level for v in levels]
-                ys = [_value(results, v.name, method, section, metric) for v in levels]
-                ax.plot(xs, ys, color=palette.color(method), marker=palette.marker(method), label=method)
-            ax.set_xticks([v.level for v in levels], [level_label(v) for v in levels])
-            ax.set_xlabel(sweep_key)
-        for r in clean:
-            ax.axhline(r.value(section, metric), color=palette.color(r.method), linestyle="--", linewidth=0.8)
+            _lines(ax, axis, by_cell, palette, section, metric)
         ax.set_ylabel(ylabel)
-        if metric == "acc":
+        if metric.startswith("acc"):
             ax.set_ylim(0.0, 1.0)
     axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    extra = "; dashed: clean variant" if clean else ""
-    fig.suptitle(f"Sweep '{base}' (family {family}): {sweep_key}{extra}; {UNITS_NOTE}", fontsize=9)
+    zero = "; level 0 = clean variant" if axis.with_clean else ""
+    suptitle(
+        fig,
+        f"Sweep '{axis.base}' (family {axis.family}): {axis.title}{zero}",
+        seeds_note(seeds_of(results), bars=True),
+        UNITS_NOTE,
+    )
     return fig
 
 
-def _value(results: list[RunResult], variant: str, method: str, section: str, metric: str) -> float:
-    for r in results:
-        if r.variant.name == variant and r.method == method:
-            return r.value(section, metric)
-    return math.nan
+def aleatoric_figure(axes_: Sequence[SweepAxis], results: list[RunResult], palette: Palette) -> Figure:
+    """Mean test aleatoric uncertainty (nats) against each sweep's noise level, one line per method,
+    mean ± sd over seeds; the measured counterpart of the injected noise (LUMA-SPEC sec. 9)."""
+    fig = new_figure(max(5.0, 4.6 * len(axes_) + 1.4), 3.8)
+    panels = fig.subplots(1, len(axes_), squeeze=False)[0]
+    by_cell = cell_map(results)
+    for ax, axis in zip(panels, axes_, strict=True):
+        _lines(ax, axis, by_cell, palette, "test", "aleatoric")
+        ax.set_ylabel("Mean aleatoric uncertainty (nats, test)")
+        ax.set_title(f"{axis.title} ({axis.base})")
+    panels[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    suptitle(
+        fig,
+        "Mean test aleatoric uncertainty (nats) against injected noise, one line per method",
+        seeds_note(seeds_of(results), bars=True),
+    )
+    return fig
 
 
 def _bars(
     ax: Axes,
     variants: list[str],
     ticklabels: list[str],
-    results: list[RunResult],
+    cells: dict[tuple[str, str], Cell],
     palette: Palette,
     section: str,
     metric: str,
 ) -> None:
+    """Grouped bars, mean over seeds with ± sd error bars; a method without the metric draws no bar."""
     n = len(palette.methods)
     width = 0.8 / n
     x = np.arange(len(variants), dtype=np.float64)
     for i, method in enumerate(palette.methods):
-        ys = [_value(results, v, method, section, metric) for v in variants]
-        ax.bar(x + (i - (n - 1) / 2) * width, ys, width, color=palette.color(method), label=method)
+        stats = [_stat(cells, v, method, section, metric) for v in variants]
+        if all(s.empty for s in stats):
+            continue
+        ys = [s.mean for s in stats]
+        ax.bar(
+            x + (i - (n - 1) / 2) * width,
+            ys,
+            width,
+            yerr=_yerr(stats),
+            capsize=2,
+            color=palette.color(method),
+            label=method,
+        )
     ax.set_xticks(x, ticklabels, rotation=20 if len(variants) > 4 else 0)
 
 
 def families_figure(variants: list[VariantInfo], results: list[RunResult], palette: Palette) -> Figure:
     """Bars per (variant, method) for the variants that have one setting only (not sweeps)."""
-    fig = new_figure(max(8.0, 1.2 * len(variants) + 3), 8.6)
+    fig = new_figure(max(8.0, 1.2 * len(variants) + 3), 11.0)
     axes = fig.subplots(len(QUANTITIES), 1, squeeze=False)[:, 0]
     names = [v.name for v in variants]
     ticks = [f"{v.name}\n({v.family})" if v.family != v.name else v.name for v in variants]
+    by_cell = cell_map(results)
     for ax, (section, metric, ylabel) in zip(axes, QUANTITIES, strict=True):
-        _bars(ax, names, ticks, results, palette, section, metric)
+        _bars(ax, names, ticks, by_cell, palette, section, metric)
         ax.set_ylabel(ylabel)
-        if metric == "acc":
+        if metric.startswith("acc"):
             ax.set_ylim(0.0, 1.0)
     axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle(f"Variant families at their single setting; {UNITS_NOTE}", fontsize=9)
+    suptitle(fig, "Variant families at their single setting", seeds_note(seeds_of(results), bars=True), UNITS_NOTE)
     return fig
 
 
 # ---------------------------------------------------------------- per-variant prediction figures
-def roc_figure(variant: str, rocs: dict[str, Roc], palette: Palette) -> Figure:
+def _pm(s: Stat) -> str:
+    if s.empty:
+        return "n/a"
+    return f"{s.mean:.3f}" if math.isnan(s.sd) else f"{s.mean:.3f} ± {s.sd:.3f}"
+
+
+def roc_figure(variant: str, rocs: dict[str, list[Roc]], aurocs: dict[str, Stat], palette: Palette) -> Figure:
+    """One curve per method: the exact ROC for one seed, the vertical average ± sd band over several.
+
+    The AUROC in the legend is the metrics files' value (mean ± sd over seeds), not recomputed here.
+    """
     fig = new_figure(5.2, 4.6)
     ax = fig.subplots()
-    for method, curve in rocs.items():
-        ax.plot(
-            curve.fpr,
-            curve.tpr,
+    for method, curves in rocs.items():
+        label = f"{method} (AUROC {_pm(aurocs.get(method, EMPTY))})"
+        if len(curves) == 1:
+            ax.plot(curves[0].fpr, curves[0].tpr, color=palette.color(method), label=label)
+            continue
+        mean, sd = averaged_roc(curves)
+        ax.plot(ROC_GRID, mean, color=palette.color(method), label=label, drawstyle="steps-post")
+        ax.fill_between(
+            ROC_GRID,
+            np.clip(mean - sd, 0, 1),
+            np.clip(mean + sd, 0, 1),
             color=palette.color(method),
-            label=f"{method} (AUROC {curve.auroc:.3f})",
+            alpha=0.15,
+            step="post",
         )
     ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1.0, label="chance")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("False positive rate (test flagged as OOD)")
     ax.set_ylabel("True positive rate (OOD detected)")
-    ax.set_title(f"OOD detection by epistemic uncertainty: {variant}")
+    n = max((len(c) for c in rocs.values()), default=0)
+    ax.set_title(f"OOD detection by epistemic uncertainty: {variant} (n = {n} seeds)")
     ax.legend(loc="lower right")
     return fig
 
 
-def reliability_figure(variant: str, rels: dict[str, Reliability], palette: Palette) -> Figure:
+def reliability_figure(
+    variant: str, rels: dict[str, Reliability], eces: dict[str, Stat], palette: Palette, n_seeds: int
+) -> Figure:
+    """Bars: accuracy per confidence bin of the pooled test predictions of every seed (the metrics'
+    15 right-closed bins); title: the metrics files' ECE, mean ± sd over seeds."""
     rows, cols = _grid(len(rels))
     fig = new_figure(3.3 * cols, 3.0 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
@@ -211,19 +304,24 @@ def reliability_figure(variant: str, rels: dict[str, Reliability], palette: Pale
         ax.plot([0, 1], [0, 1], color="0.3", linestyle=":", linewidth=1.0)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_title(f"{method}  ECE {rel.ece:.3f}")
+        ax.set_title(f"{method}  ECE {_pm(eces.get(method, EMPTY))}")
         ax.set_xlabel("Confidence (max probability)")
         ax.set_ylabel("Accuracy (fraction)")
     for ax in axes[len(rels) :]:
         ax.set_visible(False)
     axes[0].legend(loc="upper left")
     n_bins = len(next(iter(rels.values())).count) if rels else 0
-    fig.suptitle(f"Reliability diagrams, test split, {n_bins} equal-width bins: {variant}")
+    suptitle(
+        fig,
+        f"Reliability, test split: {variant}",
+        f"{n_bins} equal-width bins, predictions of n = {n_seeds} seeds pooled; ECE from the metrics files",
+    )
     return fig
 
 
-def histogram_figure(variant: str, preds: dict[str, pd.DataFrame], palette: Palette) -> Figure:
-    """Epistemic uncertainty of test vs OOD samples (densities on shared bins per method)."""
+def histogram_figure(variant: str, preds: dict[str, pd.DataFrame], palette: Palette, n_seeds: int) -> Figure:
+    """Epistemic uncertainty of test vs OOD samples (densities on shared bins per method), every
+    seed's predictions pooled."""
     rows, cols = _grid(len(preds))
     fig = new_figure(3.3 * cols, 2.8 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
@@ -239,12 +337,14 @@ def histogram_figure(variant: str, preds: dict[str, pd.DataFrame], palette: Pale
                 ax.hist(part, bins=bins, density=True, histtype="stepfilled", alpha=0.45, color=color, label=name)
                 ax.hist(part, bins=bins, density=True, histtype="step", color=color)
         ax.set_title(method)
-        ax.set_xlabel("Epistemic uncertainty (method units)")
+        ax.set_xlabel("Epistemic uncertainty (nats)")
         ax.set_ylabel("Density")
         ax.legend(loc="upper right")
     for ax in axes[len(preds) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Epistemic uncertainty, in-distribution test vs OOD: {variant}")
+    suptitle(
+        fig, f"Epistemic uncertainty (nats), in-distribution test vs OOD: {variant}", f"n = {n_seeds} seeds pooled"
+    )
     return fig
 
 
@@ -285,7 +385,11 @@ def _present(value: object) -> bool:
 def _noise_note(row: dict[str, object]) -> str:
     """The injected uncertainty of one sample, in words, from its provenance columns."""
     parts = []
-    if _present(row.get("label_original")) and row["label_original"] != row.get("label"):
+    switched = row.get("switched_modalities")
+    if switched is not None and not isinstance(switched, float) and len(switched):  # type: ignore[arg-type]
+        was = [f"{m} was {row.get(f'{m}_label_original')}" for m in switched]  # type: ignore[union-attr]
+        parts.append("label switched (" + ", ".join(was) + ")")
+    elif _present(row.get("label_original")) and row["label_original"] != row.get("label"):
         parts.append(f"label switched from {row['label_original']}")
     if _present(row.get("image_noise")):
         sev = row.get("image_severity")
@@ -310,6 +414,8 @@ def is_noisy(df: pd.DataFrame) -> np.ndarray:
     for col in ("image_noise", "audio_noise", "text_noise", "conflict_modality"):
         if col in df:
             noisy |= df[col].notna().to_numpy()
+    if "label_switched" in df:
+        noisy |= df["label_switched"].fillna(False).to_numpy(dtype=bool)
     if "label_original" in df:
         noisy |= (df["label_original"].notna() & (df["label_original"] != df["label"])).to_numpy()
     if "missing_modalities" in df:

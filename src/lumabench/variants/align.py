@@ -1,10 +1,11 @@
 """Pools, per-class selection, alignment into triplets, conflict and missing modalities (LUMA-SPEC §2, §6).
 
 Which random draws are shared: the train/test pools of audio and text, the per-class selection
-of a non-diversity variant and the alignment shuffle depend on (seed, split, modality, class)
-only, so `clean`, `label_noise`, `conflict`, ... start from the same triplets and differ only by
-what their family injects. Everything a family injects is keyed by the variant name too. No draw
-depends on the order in which variants are built.
+(every test split, and the train split of every non-diversity variant) and the alignment shuffle
+depend on (seed, split, modality, class) only, so `clean`, `label_noise`, `conflict`, ... start
+from the same triplets and differ only by what their family injects, and every variant has the
+same test triplets before injection (LUMA keeps one fixed test set). Everything a family injects
+is keyed by the variant name too. No draw depends on the order in which variants are built.
 """
 
 from __future__ import annotations
@@ -64,10 +65,13 @@ def select(
 ) -> np.ndarray:
     """Row indices of `df` selected for `split`: n per in-distribution class.
 
-    compactness None: uniform draw without replacement (shared by all non-diversity variants);
-    else compactness sampling (sampling.py). A class with fewer than n items gives all of them,
-    and alignment repeats some.
+    compactness None: uniform draw without replacement (shared by all variants); else
+    compactness sampling (sampling.py), for the train split only: the test split is one fixed
+    selection in every variant, as in LUMA. A class with fewer than n items gives all of them, and
+    alignment repeats some.
     """
+    if compactness is not None and split != "train":
+        raise ValueError(f"compactness sampling applies to the train split only, not {split!r}")
     out = []
     in_split = pools == split
     for cid in range(classes.N_ID):
@@ -101,10 +105,10 @@ def align(
 
     `items[m]` are the selected item rows of modality m, `labels[m]` their (possibly switched)
     class ids and `switched[m]` which of them label noise moved. Every class gets exactly
-    n_per_class rows. A class that received switched items keeps all of them and drops clean items
-    to make room; a class that lost items is topped up with unselected clean items of its pool
-    (`reserve(m, class_id)`), then, if the pool is exhausted, by repeating its own items. Switched
-    items are therefore never dropped and the realised switch rate equals the drawn one.
+    n_per_class rows. Label switching keeps class sizes (a class receives as many items as it
+    sends out, label_noise.py), so a class never holds more than n_per_class items and nothing is
+    cut. Only a class whose pool is smaller than n_per_class is topped up: with unselected clean
+    items of its pool (`reserve(m, class_id)`), then by repeating its own clean items.
     Returns, per modality, the item rows ordered by class then position.
     """
     out: dict[str, list[np.ndarray]] = {m: [] for m in items}
@@ -115,7 +119,11 @@ def align(
             moved = items[m][here & switched[m]]
             kept = items[m][here & ~switched[m]]
             chosen = np.concatenate([moved[r.permutation(len(moved))], kept[r.permutation(len(kept))]])
-            chosen = chosen[:n_per_class]
+            if len(chosen) > n_per_class:
+                raise RuntimeError(
+                    f"{split}/{m}/{classes.NAMES[cid]}: {len(chosen)} items for {n_per_class} rows "
+                    "(selection or label switching changed a class size)"
+                )
             if len(chosen) < n_per_class:
                 chosen = np.concatenate([chosen, reserve(m, cid)[: n_per_class - len(chosen)]])
             if len(chosen) == 0:

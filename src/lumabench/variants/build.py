@@ -1,19 +1,30 @@
 """Assemble one variant: select, switch labels, align, inject conflict/missing/noise, write Parquet.
 
-Provenance (one row = one aligned triplet): `label` is the row's class (after any label noise),
-`<modality>_label_original` is the true class of the item that modality holds (it differs from
-`label` where that modality's label was switched, or where conflict put the next class's item
-in), and `label_original` is the row's label before label noise: the most common of the
-modality originals among present modalities (ties: image, then audio, then text). `missing`
-drops a modality's data *and* its id (both null) and names it in `missing_modalities` (an empty
-list when nothing is missing). OOD rows are never noised.
+Provenance (one row = one aligned triplet): `label` is the row's class (after any label noise).
+`<modality>_label_original` is the true class of the item that modality holds; it is the truth
+and differs from `label` where that modality's item was relabelled by label noise or where
+conflict put the next class's item in. `switched_modalities` names the modalities whose item was
+relabelled by label noise (empty list otherwise; a conflict modality is not switched, it is named
+in `conflict_modality`), and `label_switched` says whether any was. `label_original` is the row's
+label when no modality was switched and null otherwise: a row mixing items of several classes
+has no single original label (no vote). `missing` drops a modality's data *and* its id (both
+null) and names it in `missing_modalities` (an empty list when nothing is missing).
+
+Label noise (label_noise.py) switches exactly round(p · n_c) items of every class and modality
+and lets every class receive exactly as many as it sent out, so each class keeps n_per_class
+rows with (1 − p) of its own items; variant.json records, per split and modality, the share of
+switched items that reached their first-choice (nearest) class.
+
+Compactness sampling (`diversity`) shapes the train selection only; the test selection is the
+same in every variant. OOD rows get the test-time sample noise, joint noise and missing
+modalities (LUMA perturbs test and OOD alike), never label noise or conflict: OOD classes have
+no in-distribution label to switch from and no "next class".
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +38,7 @@ from lumabench import classes
 from lumabench.audio.clips import wav_bytes
 from lumabench.errors import InputError, ParamsError
 from lumabench.features.inputs import ID_COLUMN, load_image, read_accepted
-from lumabench.io import atomic_dir, dumps_json, read_parquet, write_parquet
+from lumabench.io import atomic_dir, dumps_json, load_npy, read_parquet, write_parquet
 from lumabench.logs import progress
 from lumabench.params import IMAGE_CORRUPTIONS, TEXT_PERTURBATIONS, Params
 from lumabench.paths import Paths
@@ -61,32 +72,38 @@ class Inputs:
     def bank(self) -> NoiseBank:
         if self._bank is None:
             manifest = read_parquet(self.paths.manifest, fix="re-run `lumabench corpora`").to_pandas()
+            for rel in manifest.loc[manifest["kind"] == "noise", "path"]:
+                self.paths.confine(rel, "noise file path", self.paths.manifest)
             self._bank = load_bank(manifest, self.paths.root)
         return self._bank
 
     def image(self, row: int) -> np.ndarray:
         if row not in self._images:
-            self._images[row] = load_image(self.paths.root / self.accepted["image"]["path"].iat[row])
+            self._images[row] = load_image(self._media("image", row))
         return self._images[row]
 
     def wave(self, row: int) -> np.ndarray:
         if row not in self._waves:
-            self._waves[row] = load_mono(self.paths.root / self.accepted["audio"]["path"].iat[row])
+            self._waves[row] = load_mono(self._media("audio", row))
         return self._waves[row]
+
+    def _media(self, modality: str, row: int) -> Path:
+        """The file of an accepted item: a path from a Parquet cell, so confined to the project."""
+        rel = self.accepted[modality]["path"].iat[row]
+        return self.paths.confine(rel, f"{modality} path", self.paths.accepted / f"{modality}.parquet")
 
 
 def load_inputs(params: Params, paths: Paths) -> Inputs:
-    """Accepted items, their features (checked to cover every item) and their pools."""
+    """Accepted items, their features (checked to cover every item and to be finite) and their pools."""
     accepted = read_accepted(paths)
     feats, pools = {}, {}
     fix = "re-run `lumabench features`"
     for m in MODALITIES:
         ids = read_parquet(paths.features / f"{m}.parquet", FEATURE_IDS, fix).column("id").to_pylist()
         npy = paths.features / f"{m}.npy"
-        if not npy.is_file():
-            raise InputError("missing input", npy, fix)
-        mat = np.load(npy, allow_pickle=False)
-        if mat.ndim != 2 or mat.shape[0] != len(ids):
+        # finite, complete, numeric: NaN rows would silently redirect label switching (nearest class)
+        mat = load_npy(npy, fix, ndim=2)
+        if mat.shape[0] != len(ids):
             raise InputError(f"features have shape {mat.shape} for {len(ids)} ids", npy, fix)
         where = {i: k for k, i in enumerate(ids)}
         missing = [i for i in accepted[m]["id"] if i not in where]
@@ -109,11 +126,19 @@ def _empty_plan(n: int) -> dict[str, Any]:
         "text_noise": np.full(n, None, dtype=object),
         "conflict_modality": np.full(n, None, dtype=object),
     }
+    plan.update({f"{m}_switched": np.zeros(n, dtype=bool) for m in MODALITIES})
     return plan
 
 
-def _split_plan(split: str, defn: Any, inp: Inputs, params: Params, variant: str) -> dict[str, Any]:
-    """Which item of each modality sits in each row, and every injected change, for one split."""
+def _split_plan(
+    split: str, defn: Any, inp: Inputs, params: Params, variant: str, switch_stats: dict[str, Any]
+) -> dict[str, Any]:
+    """Which item of each modality sits in each row, and every injected change, for one split.
+
+    OOD rows get the test-time injections (sample noise, joint noise, missing) but no label noise
+    or conflict: OOD classes have no in-distribution label to switch from and no "next class".
+    Label-switch statistics of the split are written into `switch_stats` (per modality).
+    """
     v = params.variants
     seed = params.seed
     fam = defn.family
@@ -123,11 +148,13 @@ def _split_plan(split: str, defn: Any, inp: Inputs, params: Params, variant: str
         plan = {"class_id": cid, **{f"{m}_row": pos[m] for m in MODALITIES}}
         plan.update({f"{m}_orig": inp.accepted[m]["class_id"].to_numpy()[pos[m]] for m in MODALITIES})
         plan.update(_empty_plan(len(cid)))
+        _inject(plan, "test", split, defn, inp, seed, variant)
         return plan
     n_pc = v.train_per_class if split == "train" else v.test_per_class
     sel, lab = {}, {}
     for m in MODALITIES:
-        comp = float(getattr(defn.compactness, m)) if fam == "diversity" else None
+        # compactness sampling shapes the train pool only; test is the shared fixed selection
+        comp = float(getattr(defn.compactness, m)) if fam == "diversity" and split == "train" else None
         sel[m] = al.select(
             inp.accepted[m], inp.feats[m], inp.pools[m], split, n_pc, m, seed, variant, comp, v.num_sampling
         )
@@ -136,9 +163,20 @@ def _split_plan(split: str, defn: Any, inp: Inputs, params: Params, variant: str
     if fam == "label_noise":
         for m in MODALITIES:
             rate = getattr(getattr(defn.rate, m), split)
-            lab[m], switched[m] = switch_labels(
+            sw = switch_labels(
                 inp.feats[m][sel[m]], lab[m], rate, classes.N_ID, rng(seed, STAGE, variant, "label", split, m),
-                k=defn.neighbours, capacity=n_pc,
+                k=defn.neighbours,
+            )  # fmt: skip
+            lab[m], switched[m] = sw.labels, sw.switched
+            n_sw = int(sw.switched.sum())
+            switch_stats[m] = {
+                "switched": n_sw,
+                "first_choice": int(sw.first_choice.sum()),
+                "first_choice_share": round(sw.first_choice_share, 6),
+            }
+            log.info(
+                "%s/%s/%s: %d of %d items switched, %.1f%% to their first-choice class",
+                variant, split, m, n_sw, len(sel[m]), 100 * sw.first_choice_share,
             )  # fmt: skip
 
     def reserve(m: str, cid: int) -> np.ndarray:
@@ -151,6 +189,8 @@ def _split_plan(split: str, defn: Any, inp: Inputs, params: Params, variant: str
         plan[f"{m}_row"] = rows[m]
         plan[f"{m}_orig"] = inp.accepted[m]["class_id"].to_numpy()[rows[m]]
     plan.update(_empty_plan(n))
+    for m in MODALITIES:
+        plan[f"{m}_switched"] = np.isin(rows[m], sel[m][switched[m]])
     if fam == "conflict" and split == "test" and defn.test_rate > 0:
         rows, mods = al.conflict_rows(plan["class_id"], defn.test_rate, rng(seed, STAGE, variant, "conflict"))
         before = {k: plan[k].copy() for k in plan if k.endswith(("_row", "_orig"))}
@@ -159,26 +199,39 @@ def _split_plan(split: str, defn: Any, inp: Inputs, params: Params, variant: str
             src = classes.next_class_id(int(plan["class_id"][r])) * n_pc + r % n_pc
             plan[f"{m}_row"][r] = before[f"{m}_row"][src]
             plan[f"{m}_orig"][r] = before[f"{m}_orig"][src]
+            plan[f"{m}_switched"][r] = False  # put there by conflict, not by label noise
             plan["conflict_modality"][r] = m
+    _inject(plan, split, split, defn, inp, seed, variant)
+    return plan
+
+
+def _inject(plan: dict[str, Any], flag: str, split: str, defn: Any, inp: Inputs, seed: int, variant: str) -> None:
+    """Missing modalities, sample noise and joint noise, as configured for split `flag`.
+
+    `flag` is the split whose settings apply (OOD uses the test settings, as LUMA perturbs test
+    and OOD alike); `split` keys the random draws, so OOD draws are independent of test draws.
+    """
+    fam = defn.family
+    n = len(plan["class_id"])
     if fam == "missing":
-        rates = {m: getattr(getattr(defn.rate, m), split) for m in MODALITIES}
+        rates = {m: getattr(getattr(defn.rate, m), flag) for m in MODALITIES}
         dropped = al.missing_mask(n, rates, rng(seed, STAGE, variant, "missing", split))
         for m in MODALITIES:
             plan[f"{m}_row"][dropped[m]] = -1
+            plan[f"{m}_switched"][dropped[m]] = False
     if fam == "sample_noise":
         for m in MODALITIES:
             cfg = getattr(defn, m)
-            if getattr(cfg, split) and cfg.ratio > 0:
+            if getattr(cfg, flag) and cfg.ratio > 0:
                 r = rng(seed, STAGE, variant, "noise", split, m)
                 rows = r.choice(n, size=round(cfg.ratio * n), replace=False)
                 _assign_noise(plan, m, np.sort(rows), r, cfg, inp)
-    if fam == "joint" and getattr(defn, split) and defn.ratio > 0:
+    if fam == "joint" and getattr(defn, flag) and defn.ratio > 0:
         r = rng(seed, STAGE, variant, "joint", split)
         rows = np.sort(r.choice(n, size=round(defn.ratio * n), replace=False))
         _assign_noise(plan, "image", rows, r, _Joint(list(IMAGE_CORRUPTIONS), defn.severity), inp)
         _assign_noise(plan, "audio", rows, r, _JointAudio(defn.min_snr_db, defn.max_snr_db), inp)
         _assign_noise(plan, "text", rows, r, _JointText(list(JOINT_TEXT)), inp)
-    return plan
 
 
 @dataclass
@@ -224,15 +277,6 @@ def png_bytes(img: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _row_label_original(origs: list[np.ndarray], present: list[np.ndarray]) -> list[int]:
-    out = []
-    for vals in zip(*(np.where(p, o, -1) for o, p in zip(origs, present, strict=True)), strict=True):
-        c = Counter(v for v in vals if v >= 0)
-        best = max(c.values())
-        out.append(next(v for v in vals if v >= 0 and c[v] == best))
-    return out
-
-
 def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, variant: str, defn: Any) -> pa.Table:
     """Turn a row plan into the VARIANT_ROWS table (media bytes, ids, provenance)."""
     seed = params.seed
@@ -268,10 +312,11 @@ def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, v
     tn = [i for i in range(n) if plan["text_noise"][i] is not None and texts[i] is not None]
     if tn:
         heavy = bool(getattr(getattr(defn, "text", None), "heavy", False))
+        mask_rate = float(getattr(getattr(defn, "text", None), "mask_rate", 0.1))
         rngs = rng(seed, STAGE, variant, "text-noise", split).spawn(len(tn))
         device = "cuda" if params.profile == "full" and _cuda() else "cpu"
         new = perturb_texts(
-            [texts[i] for i in tn], [plan["text_noise"][i] for i in tn], rngs, heavy, params.profile, device
+            [texts[i] for i in tn], [plan["text_noise"][i] for i in tn], rngs, heavy, params.profile, device, mask_rate
         )
         for i, t in zip(tn, new, strict=True):
             texts[i] = t
@@ -285,13 +330,13 @@ def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, v
     cid = plan["class_id"]
     pos_in_class = _positions(cid)
     bank = inp.bank() if (plan["audio_noise"] >= 0).any() else None
-    origs = [plan[f"{m}_orig"] for m in MODALITIES]
-    row_orig = _row_label_original(origs, [present[m] for m in MODALITIES])
+    switched_mods = [[m for m in MODALITIES if plan[f"{m}_switched"][i]] for i in range(n)]
+    row_label = list(names[cid])
     sev = np.where(plan["image_severity"] > 0, plan["image_severity"], 0).astype(np.int8)
     cols = {
         "sample_id": [f"{split}-{int(c):02d}-{int(p):04d}" for c, p in zip(cid, pos_in_class, strict=True)],
         "split": [split] * n,
-        "label": list(names[cid]),
+        "label": row_label,
         "class_id": cid.astype(np.int32),
         "image": images,
         "audio": audio,
@@ -306,10 +351,12 @@ def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, v
             plan["audio_snr_db"].astype(np.float32), pa.float32(), mask=np.isnan(plan["audio_snr_db"])
         ),
         "text_noise": list(plan["text_noise"]),
-        "label_original": list(names[np.asarray(row_orig, dtype=np.int64)]),
+        "label_original": [None if sw else lb for sw, lb in zip(switched_mods, row_label, strict=True)],
         "image_label_original": list(names[plan["image_orig"]]),
         "audio_label_original": list(names[plan["audio_orig"]]),
         "text_label_original": list(names[plan["text_orig"]]),
+        "switched_modalities": switched_mods,
+        "label_switched": [bool(sw) for sw in switched_mods],
         "conflict_modality": list(plan["conflict_modality"]),
         "missing_modalities": [[m for m in MODALITIES if not present[m][i]] for i in range(n)],
     }
@@ -340,8 +387,10 @@ def build(params: Params, paths: Paths, variant: str, inputs: Inputs | None = No
     defn = params.variants.resolve(variant)
     inp = inputs or load_inputs(params, paths)
     tables = {}
+    switch_stats: dict[str, dict[str, Any]] = {}
     for split in SPLITS:
-        plan = _split_plan(split, defn, inp, params, variant)
+        switch_stats[split] = {}
+        plan = _split_plan(split, defn, inp, params, variant, switch_stats[split])
         tables[split] = materialise(split, plan, inp, params, variant, defn)
         log.info("%s/%s: %d rows", variant, split, tables[split].num_rows)
     _check_disjoint(tables)
@@ -353,6 +402,8 @@ def build(params: Params, paths: Paths, variant: str, inputs: Inputs | None = No
         "profile": params.profile,
         "rows": {s: t.num_rows for s, t in tables.items()},
     }
+    if defn.family == "label_noise":
+        meta["label_switch"] = {s: st for s, st in switch_stats.items() if st}
     out = paths.variant(variant)
     with atomic_dir(out) as tmp:
         for split, table in tables.items():

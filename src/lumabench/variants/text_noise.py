@@ -6,6 +6,15 @@ consonants, ie/ei, vowel confusions, dropped silent e), WordNet synonym and anto
 (Miller 1995; the Debian `wordnet` files through lumabench.wordnet), and back-translation
 (English→German→English with MarianMT, Junczys-Dowmunt et al. 2018) in the full profile only.
 Synonym, antonym and deletion never touch a class word, so the noise does not change the label.
+
+Word masking (`word_mask`) is not one of LUMA's perturbations: it is the text noise of EAU's
+robustness protocol (Gao et al., "Embracing Unimodal Aleatoric Uncertainty for Robust Multimodal
+Fusion", CVPR 2024: each word masked with probability p = 0.1·ε on half of the test items). Every
+word is replaced by `[MASK]` independently with probability `text.mask_rate`, class words included
+(the encoders mask class words anyway). `[MASK]` is the mask token of both text encoders of the
+project (MiniLM's and BERT-base-uncased's WordPiece vocabulary, id 103), the same token the
+class-word masking of `features.pretrained` inserts, so the encoder reads it as "a word is hidden
+here", not as the letters of an unknown word.
 """
 
 from __future__ import annotations
@@ -278,6 +287,25 @@ def antonym(text: str, rng: np.random.Generator, heavy: bool = False) -> str:
     return "Not " + text[:1].lower() + text[1:] if text else text
 
 
+MASK_TOKEN = "[MASK]"
+# a word for masking: letters and digits, with inner apostrophes or hyphens (don't, well-known)
+MASK_WORD = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
+
+
+def word_mask(text: str, rng: np.random.Generator, rate: float = 0.1) -> str:
+    """Each word replaced by `[MASK]` independently with probability `rate` (EAU's text noise,
+    Gao et al., CVPR 2024); punctuation and spacing stay. One uniform draw per word, in text order,
+    so a text and a generator state give one result. Unlike LUMA's perturbations a text may come
+    back unchanged (no word drawn): forcing an edit would raise the masking rate above `rate`."""
+    if not 0.0 <= rate <= 1.0:
+        raise ParamsError(f"text.mask_rate {rate} is not a probability", fix="use a value in [0, 1]")
+    words = list(MASK_WORD.finditer(text))
+    if not words:
+        return text
+    hit = rng.random(len(words)) < rate
+    return _splice(text, {m.span(): MASK_TOKEN for m, h in zip(words, hit, strict=True) if h})
+
+
 PERTURBATIONS: dict[str, Callable[[str, np.random.Generator, bool], str]] = {
     "keyboard": keyboard,
     "ocr": ocr,
@@ -321,8 +349,10 @@ def perturb_texts(
     heavy: bool,
     profile: str,
     device: str = "cpu",
+    mask_rate: float = 0.1,
 ) -> list[str]:
-    """Apply kinds[i] to texts[i] with rngs[i]; back-translation runs batched (full profile only)."""
+    """Apply kinds[i] to texts[i] with rngs[i]; back-translation runs batched (full profile only);
+    `word_mask` masks each word with probability `mask_rate` (`text.mask_rate`)."""
     out = list(texts)
     bt = [i for i, k in enumerate(kinds) if k == "back_translation"]
     if bt and profile != "full":
@@ -333,8 +363,12 @@ def perturb_texts(
     for i, (t, k, r) in enumerate(zip(texts, kinds, rngs, strict=True)):
         if k == "back_translation":
             continue
+        if k == "word_mask":
+            out[i] = word_mask(t, r, mask_rate)
+            continue
         if k not in PERTURBATIONS:
-            raise ParamsError(f"unknown text perturbation {k!r}", fix=f"choose from {', '.join(PERTURBATIONS)}")
+            known = ", ".join([*PERTURBATIONS, "word_mask", "back_translation"])
+            raise ParamsError(f"unknown text perturbation {k!r}", fix=f"choose from {known}")
         out[i] = str(PERTURBATIONS[k](t, r, heavy))
     if bt:
         translated = back_translate([texts[i] for i in bt], device=device)
