@@ -18,8 +18,9 @@ Kill points, alternating SIGKILL and SIGTERM:
 
 Not compared: data/<profile>/cache/ (resumable work caches, e.g. text parts, whose partition
 depends on when the kill came; hidden temporaries there still count) and the MLflow store
-(`mlflow.db`, `mlartifacts/`: run ids and timestamps). A SIGTERM must end the stage with exit
-code 143 and one `interrupted by SIGTERM` line.
+(`mlflow.db`, `mlartifacts/`: run ids and timestamps; a killed report must still leave a store
+the rerun can use). A SIGTERM must end the stage with exit code 143 and one `interrupted by
+SIGTERM` line (or, sent before the command line is up, end it with nothing written).
 
 Prints one line per kill point, then "N kill points tried, all N reruns matched byte-for-byte"
 (exit 0) or the differences (exit 1).
@@ -98,7 +99,8 @@ sys.argv = ["lumabench", *sys.argv[4:]]
 from lumabench.cli import main
 main(sys.argv[1:])
 """
-EXCLUDED_DIRS = ("cache", "mlartifacts")
+EXCLUDED_DIRS = ("cache",)
+MLFLOW_DIRS = ("mlartifacts",)
 EXCLUDED_FILES = ("mlflow.db",)
 
 
@@ -149,6 +151,8 @@ def fingerprint(project: Path) -> tuple[dict[str, str], list[str]]:
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(project)
             parts = rel.parts
+            if len(parts) > 2 and parts[2] in MLFLOW_DIRS:
+                continue  # MLflow's own store (its upload temporaries included)
             if any(p.startswith(".") for p in parts):
                 hidden.append(rel.as_posix())
                 continue
@@ -286,7 +290,8 @@ def campaign(
             code, err = inject(project, args, kind, where, sig, refs[name].seconds)
             problems = visible_partials(project, refs[name].after, refs[name].before)
             interrupted = code != 0
-            if sig == signal.SIGTERM and interrupted:
+            early = code == -signal.SIGTERM and not err.strip()  # before the command line was up: nothing ran
+            if sig == signal.SIGTERM and interrupted and not early:
                 last = err.strip().splitlines()[-1] if err.strip() else ""
                 if code != 143 or "interrupted by SIGTERM" not in last or "Traceback" in err:
                     problems.append(f"SIGTERM did not end the stage cleanly (exit {code}): {last[:200]}")
@@ -297,7 +302,7 @@ def campaign(
             tried += 1
             point = f"{kind} {int(where) if kind == 'write' else where:.2f}".replace(".00", "")
             status = "matched" if not problems else "MISMATCH"
-            what = "killed" if interrupted else "finished first"
+            what = "finished first" if not interrupted else ("killed at start" if early else "killed")
             print(f"{name:22s} {point:12s} {signal.Signals(sig).name:7s} {what:14s} rerun {status}", flush=True)
             failures += [f"{name} {point} {signal.Signals(sig).name}: {p}" for p in problems]
     return tried, failures

@@ -110,6 +110,9 @@ def test_both_front_ends_declare_the_same_graph(snakemake_dry: str, dvc_plan) ->
     for out, (rule, ins) in smk.items():
         stage, deps = dvc[out]
         assert rule == stage, out
+        # A `model_from` variant's job also waits for its source's model under Snakemake; DVC's matrix
+        # cannot name it, and the stage then trains the identical model itself (tests/test_model_from.py).
+        ins = frozenset(i for i in ins if not (rule == "train" and "/models/" in i))
         assert _covered(ins, deps) == deps, (out, ins, deps)
 
 

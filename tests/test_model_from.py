@@ -80,3 +80,20 @@ def test_model_from_must_name_a_plain_training_variant() -> None:
         _params("shifted")  # itself
     with pytest.raises(ValidationError, match="model_from"):
         _params("nowhere")
+
+
+def test_input_scaling_does_not_depend_on_the_thread_count(paths: Paths) -> None:
+    """A threaded torch sum splits differently with 1 and 2 threads; the scaling must not move."""
+    from lumabench.data import Normaliser, load_split
+
+    params = _params(None)
+    split = load_split(paths, "clean", "train", params.train)
+    before = torch.get_num_threads()
+    try:
+        fitted = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            fitted.append(Normaliser.fit(split, params.train))
+    finally:
+        torch.set_num_threads(before)
+    assert fitted[0] == fitted[1]

@@ -207,3 +207,42 @@ def test_forked_workers_still_die_by_sigterm(tmp_path: Path) -> None:
     done = rf.child(_FORKED_WORKERS, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == str(-signal.SIGTERM) and "Traceback" not in done.stderr
+
+
+_KILL_MID_MIGRATION = """
+import os, signal, sys
+from pathlib import Path
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from lumabench import tracking
+seen = [0]
+@event.listens_for(Engine, "before_cursor_execute")
+def count(conn, cursor, statement, *a):
+    if statement.lstrip().upper().startswith(("ALTER", "CREATE")):
+        seen[0] += 1
+        if seen[0] == 25:  # well inside MLflow's schema migration
+            os.kill(os.getpid(), signal.SIGKILL)
+tracking.create_sqlite_store(Path(sys.argv[1]))
+"""
+
+
+@pytest.mark.slow
+def test_a_report_killed_while_mlflow_builds_its_store_leaves_no_half_store(tmp_path: Path) -> None:
+    """Killed during MLflow's schema migration, an in-place store failed every later report with
+    `duplicate column name`; the store is now built aside and renamed in when complete."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "results" / "mlflow.db"
+    code = _KILL_MID_MIGRATION + "\n"
+    done = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    assert not db.exists() and rf.hidden(db.parent)  # only an orphaned temporary folder
+    from mlflow.tracking import MlflowClient
+
+    from lumabench.tracking import create_sqlite_store
+
+    create_sqlite_store(db)
+    client = MlflowClient(tracking_uri=f"sqlite:///{db.as_posix()}")
+    assert client.get_experiment(client.create_experiment("after-the-kill")).name == "after-the-kill"
+    assert rf.hidden(db.parent) == []

@@ -128,10 +128,12 @@ class Normaliser:
         total = total_sq = 0.0
         count = 0
         for s in range(0, len(rows), 1024):  # chunked: the full split in float64 would need gigabytes
-            a = train.audio[rows[s : s + 1024]].double()
+            # numpy's pairwise sums: the same digits whatever torch's thread count (a threaded torch
+            # reduction splits the sum differently with 1 and 2 threads)
+            a = train.audio[rows[s : s + 1024]].double().numpy()
             total += float(a.sum())
-            total_sq += float(a.square().sum())
-            count += a.numel()
+            total_sq += float(np.square(a).sum())
+            count += a.size
         mean = total / count if count else 0.0
         var = (total_sq - count * mean * mean) / (count - 1) if count > 1 else 1.0
         std = math.sqrt(max(var, 0.0))
@@ -289,7 +291,7 @@ def _stage_vectors(paths: Paths | None) -> tuple[dict[str, int], np.ndarray] | N
     ids_file, npy = paths.features / "text.parquet", paths.features / "text.npy"
     if not (ids_file.is_file() and npy.is_file()):
         return None
-    fix = "re-run `lumabench features` (delete data/<profile>/interim/features/ first if it says up to date)"
+    fix = "re-run `lumabench features`"
     ids = lio.read_parquet(ids_file, fix=fix).column("id").to_pylist()
     vectors = lio.load_npy(npy, fix, ndim=2, mmap=True)
     if vectors.shape[0] != len(ids):

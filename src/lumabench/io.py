@@ -163,6 +163,20 @@ def atomic_set(targets: Sequence[str | Path], suffixes: Sequence[str] | None = N
 
 
 @contextlib.contextmanager
+def atomic_via_dir(path: str | Path) -> Iterator[Path]:
+    """Yield `<temporary folder>/<name>`; on success rename it onto `path` (the folder then goes).
+
+    For writers that leave side files next to what they write (SQLite's journal): all of it lives
+    in one temporary folder, so a killed writer leaves one orphan the next write sweeps away.
+    """
+    path = Path(path)
+    remove_stale_temps(path)
+    with _held_temp(path, "", directory=True) as tmp:
+        yield tmp / path.name
+        os.replace(tmp / path.name, path)
+
+
+@contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; swap it in for `path` only on success."""
     path = Path(path)

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from lumabench.errors import LumabenchError
-from lumabench.io import sha256_file
+from lumabench.io import atomic_via_dir, sha256_file
 from lumabench.params import Params, params_hash
 from lumabench.paths import Paths
 
@@ -244,6 +244,8 @@ def log_report(
     from mlflow.exceptions import MlflowException
 
     try:
+        if uri.startswith("sqlite:///"):
+            create_sqlite_store(Path(uri.removeprefix("sqlite:///")))
         tracker = Tracker(uri, experiment, artifact_location)
         old_parent = tracker.runs_with_tag(KEY_TAG, parent.key)
         parent_id = tracker.upsert(parent, old_parent[0] if old_parent else None, None)
@@ -260,6 +262,18 @@ def log_report(
         ) from exc
     log.info("MLflow: experiment %r at %s, parent run %s, %d nested runs", experiment, uri, parent_id, len(children))
     return uri, parent_id, len(children)
+
+
+def create_sqlite_store(db: Path) -> None:
+    """Create a missing SQLite store complete or not at all: MLflow builds its schema in a temporary
+    folder first, so a report killed during the schema migration cannot leave a half-built store
+    that fails every later report ("duplicate column name")."""
+    if db.exists():
+        return
+    from mlflow.tracking import MlflowClient
+
+    with atomic_via_dir(db) as tmp:
+        MlflowClient(tracking_uri=f"sqlite:///{tmp.as_posix()}").search_experiments(max_results=1)
 
 
 def report_key(params: Params, prov: Provenance) -> str:

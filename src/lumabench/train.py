@@ -235,24 +235,28 @@ def build_method(params: Params, method: str, text_dim: int, device: torch.devic
     return cls(spec, params.train, luma_classes.N_ID, text_dim, device, seed, (method,))
 
 
+def declared_source(params: Params, variant: str) -> str | None:
+    """The `model_from` of the variant's definition (None for a folder with no definition, as tests make)."""
+    d = params.variants.definitions.get(variant.partition(LEVEL_SEP)[0])
+    return getattr(d, "model_from", None) if d is not None else None
+
+
 def model_source(params: Params, paths: Paths, variant: str, method: str, seed: int) -> tuple[str, Path] | None:
     """(source variant, checkpoint) when `variant` evaluates another variant's model, else None.
 
     A definition with `model_from: SOURCE` changes only test/OOD data. Its train split must then be
     byte-identical to SOURCE's (checked: anything else would evaluate a model of other data), and
     since initialisation and data order depend on (training seed, method) only, SOURCE's model is
-    exactly the model training here would give. If SOURCE's checkpoint is not there yet (DVC runs
-    stages in its own order) the model is trained here instead, with the same result.
+    exactly the model training here would give. If SOURCE (or its checkpoint) is not there yet (DVC
+    runs stages in its own order) the model is trained here instead, with the same result.
     """
-    defn = params.variants.resolve(variant)
-    src = getattr(defn, "model_from", None)
+    src = declared_source(params, variant)
     if not src:
         return None
     mine, theirs = paths.variant(variant) / "train.parquet", paths.variant(src) / "train.parquet"
     if not theirs.is_file():
-        raise InputError(
-            "missing input", theirs, f"run `lumabench variants -v {src}` first ({variant} uses its models)"
-        )
+        log.info("%s: variant %s is not built; training the same model here", variant, src)
+        return None
     if lio.sha256_file(mine) != lio.sha256_file(theirs):
         raise InputError(
             f"{variant} says model_from: {src}, but its train split differs from {src}'s",
@@ -266,6 +270,17 @@ def model_source(params: Params, paths: Paths, variant: str, method: str, seed: 
     return src, ckpt
 
 
+def _same_scaling(a: Normaliser | None, b: Normaliser) -> bool:
+    """Input scaling fitted on the same rows (to rounding: guards against other data, not digits)."""
+    if a is None:
+        return False
+    x, y = (
+        np.array([*a.image_mean, *a.image_std, a.audio_mean, a.audio_std]),
+        np.array([*b.image_mean, *b.image_std, b.audio_mean, b.audio_std]),
+    )
+    return bool(np.allclose(x, y, rtol=1e-9, atol=0.0))
+
+
 def reuse(model: Method, source: tuple[str, Path], normaliser: Normaliser) -> FitReport:
     """Load the source variant's checkpoint into `model`; its fit report stands for this variant's."""
     src, path = source
@@ -274,7 +289,7 @@ def reuse(model: Method, source: tuple[str, Path], normaliser: Normaliser) -> Fi
         model.load(ckpt)
     except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as exc:
         raise InputError(f"unreadable checkpoint ({exc})", path, f"re-run `lumabench train -v {src}`") from exc
-    if model.normaliser != normaliser:
+    if not _same_scaling(model.normaliser, normaliser):
         raise InputError("the checkpoint was fitted on other train data", path, f"re-run `lumabench train -v {src}`")
     model.module.to(model.device)
     fit = dict(ckpt.get("fit") or {})
@@ -337,7 +352,7 @@ def run(params: Params, paths: Paths, variant: str, method: str, seed: int | Non
         **score(test, ood, pt, po, truth, excluded, list(spec.modalities)),
         "train": {
             # the declared source, whether its checkpoint was loaded or the same model trained here
-            "model_from": getattr(params.variants.resolve(variant), "model_from", None),
+            "model_from": declared_source(params, variant),
             "seconds": round(report.seconds, 2) if cfg.record_seconds else None,
             "epochs": report.epochs,
             "best_epoch": report.best_epoch,

@@ -243,8 +243,12 @@ def safe_extract(archive: Path, root: Path) -> list[Extracted]:
             raise DownloadError(
                 f"not a readable tar or zip archive ({exc})", archive, "delete it and fetch it again"
             ) from exc
-        except OSError as exc:  # a name clash or an odd member the checks above did not foresee
-            raise UnsafeArchiveError(f"cannot extract the archive ({exc.strerror or exc})", archive, _FIX) from exc
+        except OSError as exc:  # a full disk, a permission, or a member the checks above did not foresee
+            raise DownloadError(
+                f"cannot extract the archive into {root} ({exc.strerror or exc})",
+                archive,
+                "check free space and permissions there; if it persists, delete the archive and fetch it again",
+            ) from exc
         _check_links(root, archive)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
