@@ -11,13 +11,14 @@ import torch
 
 from lumabench import data as ldata
 from lumabench import train
-from lumabench.data import Batch, Normaliser, SplitTensors
+from lumabench.data import Batch, Normaliser
 from lumabench.methods.eau import fusion_weights, gaussian_kl, nt_xent, prior_kl
 from lumabench.methods.registry import load_all
 from lumabench.params import MODALITIES, Params, Train, parse_overrides, resolve_raw
 from lumabench.params import Method as MethodSpec
 from lumabench.paths import Paths
 from lumabench.schemas import PREDICTIONS
+from synth_tensors import NORM, D, K, modal_split
 from synth_variant import ID_CLASSES, write_variant
 
 MODS = list(MODALITIES)
@@ -184,25 +185,9 @@ def test_loss_terms_skip_missing_modalities_and_combine_with_the_spec_weights() 
 
 
 # ---------------------------------------------------------------- σ² follows input noise
-K, D = 4, 12
-NORM = Normaliser((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 0.0, 1.0)
 
 
-def _split(n: int, seed: int, text_dim: int = D) -> SplitTensors:
-    """Every modality tells the class: image a class colour, audio a class band, text a class direction."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % K
-    colours = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9], [0.9, 0.9, 0.1]])
-    image = colours[y].view(n, 3, 1, 1) + 0.25 * torch.randn(n, 3, 32, 32, generator=g)
-    audio = torch.randn(n, 1, 32, 32, generator=g)
-    for c in range(K):
-        audio[y == c, :, 8 * c : 8 * c + 8] += 1.5
-    text = torch.nn.functional.one_hot(y, text_dim).float() * 2.0 + torch.randn(n, text_dim, generator=g)
-    return SplitTensors(
-        [str(i) for i in range(n)], [str(int(c)) for c in y], y,
-        (image.clamp(0, 1) * 255).round().to(torch.uint8), audio.half(), text,
-        torch.ones(n, len(MODALITIES), dtype=torch.bool),
-    )  # fmt: skip
+_split = modal_split
 
 
 def test_image_sigma2_rises_when_test_images_are_noised() -> None:

@@ -5,39 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lumabench.data import Normaliser, SplitTensors
 from lumabench.errors import LumabenchError, TrainingError
 from lumabench.methods.registry import load_all
-from lumabench.params import MODALITIES, Train
 from lumabench.params import Method as MethodSpec
+from lumabench.params import Train
+from synth_tensors import NORM, D, K, modal_split
 
-K = 4  # classes
-D = 12  # text feature width
 CFG = Train(n_mels=32, frames=32, batch_size=32, lr=3e-3, max_epochs=6, early_stopping_patience=6)
-NORM = Normaliser((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 0.0, 1.0)
 
 
-def _split(n: int, seed: int) -> SplitTensors:
-    """Each modality alone tells the class, through its own noisy prototype (images: a class colour,
-    audio: a class band of the spectrogram, text: a class direction)."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % K
-    colours = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9], [0.9, 0.9, 0.1]])
-    image = colours[y].view(n, 3, 1, 1) + 0.25 * torch.randn(n, 3, 32, 32, generator=g)
-    audio = torch.randn(n, 1, 32, 32, generator=g)
-    for c in range(K):
-        audio[y == c, :, 8 * c : 8 * c + 8] += 1.5
-    protos = torch.nn.functional.one_hot(torch.arange(K), D).float() * 2.0
-    text = protos[y] + torch.randn(n, D, generator=g)
-    return SplitTensors(
-        sample_id=[str(i) for i in range(n)],
-        label=[str(int(c)) for c in y],
-        class_id=y,
-        image=(image.clamp(0, 1) * 255).round().to(torch.uint8),
-        audio=audio.half(),
-        text=text,
-        present=torch.ones(n, len(MODALITIES), dtype=torch.bool),
-    )
+_split = modal_split
 
 
 def _method(kind: str, modalities: list[str], cfg: Train = CFG, **spec: object):

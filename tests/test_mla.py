@@ -12,19 +12,17 @@ import torch
 
 from lumabench import data as ldata
 from lumabench import train
-from lumabench.data import Batch, Normaliser, SplitTensors
+from lumabench.data import Batch
 from lumabench.methods.mla import MLA, fuse_logits, fusion_weights, owm_projector
 from lumabench.methods.registry import load_all
 from lumabench.params import MODALITIES, Params, Train, parse_overrides, resolve_raw
 from lumabench.params import Method as MethodSpec
 from lumabench.paths import Paths
+from synth_tensors import NORM, D, K, modal_split
 from synth_variant import ID_CLASSES, write_variant
 
-K = 4  # classes
-D = 12  # text feature width
 ALL = ["image", "audio", "text"]
 CFG = Train(n_mels=32, frames=32, batch_size=16, lr=3e-3, max_epochs=4, early_stopping_patience=4)
-NORM = Normaliser((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 0.0, 1.0)
 
 
 @pytest.fixture(autouse=True)
@@ -36,25 +34,7 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def _split(n: int, seed: int) -> SplitTensors:
-    """Each modality tells the class through its own noisy prototype."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % K
-    colours = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9], [0.9, 0.9, 0.1]])
-    image = colours[y].view(n, 3, 1, 1) + 0.25 * torch.randn(n, 3, 32, 32, generator=g)
-    audio = torch.randn(n, 1, 32, 32, generator=g)
-    for c in range(K):
-        audio[y == c, :, 8 * c : 8 * c + 8] += 1.5
-    text = torch.nn.functional.one_hot(y, D).float() * 2.0 + torch.randn(n, D, generator=g)
-    return SplitTensors(
-        sample_id=[str(i) for i in range(n)],
-        label=[str(int(c)) for c in y],
-        class_id=y,
-        image=(image.clamp(0, 1) * 255).round().to(torch.uint8),
-        audio=audio.half(),
-        text=text,
-        present=torch.ones(n, len(MODALITIES), dtype=torch.bool),
-    )
+_split = modal_split
 
 
 def _mla(cfg: Train = CFG, modalities: list[str] = ALL, **mla: object) -> MLA:

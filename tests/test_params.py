@@ -29,7 +29,10 @@ def test_defaults_are_the_paper_settings() -> None:
     assert (div.compactness.image, div.compactness.audio, div.compactness.text) == (20, 10, 20)
     assert p.variants.definitions["conflict"].test_rate == 0.4
     assert p.variants.definitions["label_noise"].rate.image.train == 0.3
-    assert len(p.run.methods) == 9
+    # the nine LUMA baselines, then the robust-fusion methods
+    baselines = {f"{k}_{m}" for k in ("mcd", "de") for m in ("image", "audio", "text", "fused")} | {"rcml_fused"}
+    assert set(p.run.methods[:9]) == baselines
+    assert p.run.methods[9:] == ["eau_fused", "mla_fused"]
 
 
 def test_mini_overlay_shrinks_training_only_where_it_says() -> None:
