@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lumabench.paths import Paths
 
-#: a command's options: variant, method (str) and training seed (int, or a "<seed>" placeholder in help)
+#: a command's options: variant, method (str) and training seed (int; `--help` shows it as "<seed>")
 Opts = dict[str, str | int]
 
 

@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -187,12 +188,7 @@ def accuracy_table(
     for axis in axes:
         for p in axis.points:
             i = len(rows)
-            row: dict[str, object] = {
-                "sweep": axis.base,
-                "noised": axis.noised_text,
-                "level": p.label,
-                "variant": p.variant.name,
-            }
+            row = _point_row(axis, p)
             for m in methods:
                 row[m] = _put(sd, n, i, m, _cell_stat(cells, p.variant.name, m, "test", "acc"))
             values = [(m, row[m]) for m in methods if isinstance(row[m], float) and math.isfinite(row[m])]
@@ -211,6 +207,11 @@ def accuracy_table(
     return Table(name, frame, caption, emphasis, sd, n, len(seeds), headers)
 
 
+def _point_row(axis: NoiseAxis, p: Any) -> dict[str, object]:
+    """The columns that say which sweep point a table row is."""
+    return {"sweep": axis.base, "noised": axis.noised_text, "level": p.label, "variant": p.variant.name}
+
+
 def sigma2_table(axes: Sequence[NoiseAxis], methods: Sequence[str], results: Sequence[RunResult]) -> Table:
     """Rows: (sweep point, method); columns: mean test σ² of each modality's embedding (EAU)."""
     cells = cell_map(list(results))
@@ -221,13 +222,7 @@ def sigma2_table(axes: Sequence[NoiseAxis], methods: Sequence[str], results: Seq
         for p in axis.points:
             for method in methods:
                 i = len(rows)
-                row: dict[str, object] = {
-                    "sweep": axis.base,
-                    "noised": axis.noised_text,
-                    "level": p.label,
-                    "variant": p.variant.name,
-                    "method": method,
-                }
+                row = {**_point_row(axis, p), "method": method}
                 for m in MODALITIES:
                     row[SIGMA2[m]] = _put(
                         sd, n, i, SIGMA2[m], _cell_stat(cells, p.variant.name, method, "test", SIGMA2[m])
