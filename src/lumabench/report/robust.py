@@ -20,7 +20,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -207,7 +206,7 @@ def accuracy_table(
     return Table(name, frame, caption, emphasis, sd, n, len(seeds), headers)
 
 
-def _point_row(axis: NoiseAxis, p: Any) -> dict[str, object]:
+def _point_row(axis: NoiseAxis, p: NoisePoint) -> dict[str, object]:
     """The columns that say which sweep point a table row is."""
     return {"sweep": axis.base, "noised": axis.noised_text, "level": p.label, "variant": p.variant.name}
 
