@@ -139,6 +139,9 @@ def test_sigkill_between_renames_then_rerun(runs) -> None:
 
 _SIGNAL_WHILE_WRITING = """
 import os, signal
+# A job started in the background by a non-interactive shell inherits SIGINT ignored, and Python then
+# installs no KeyboardInterrupt handler; a terminal's Ctrl-C always finds the default one.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from lumabench import io as lio
 real = lio.write_parquet_to
 def write(*a, **k):  # the model's temporary is written, the predictions' is being written
