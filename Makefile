@@ -4,14 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := $(shell grep -v '^\#' config/apt-packages.txt)
+CLUSTER_PACKAGES := $(shell grep -v '^\#' config/apt-packages-cluster.txt)
 CORES ?= $(shell nproc)
 
-.PHONY: setup system-packages venv run test lint format schema lock mlflow-ui clean
+.PHONY: setup system-packages cluster-packages apt-install venv run test lint format schema dvc-plots lock mlflow-ui clean
 
 setup: system-packages venv ## everything the embedded default needs: Debian packages and .venv
 
 system-packages: ## install missing Debian packages (as root or with sudo; otherwise print the command)
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+cluster-packages: ## the SLURM test's Debian packages (slurm-wlm, slurmdbd, munge, MariaDB): CI installs them
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(CLUSTER_PACKAGES)"
+
+apt-install:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "system packages: all present"; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -21,8 +28,8 @@ venv: ## create .venv and install lumabench with every extra, at the versions in
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[all]'
 
-run: ## the whole pipeline on the profile in params.yaml (mini by default)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES)
+run: ## the whole pipeline on the profile in params.yaml (mini by default), with progress and time left
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/lumabench run --cores $(CORES)
 
 test: ## the test suite
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
@@ -38,6 +45,9 @@ format: ## apply ruff's fixes and formatting
 
 schema: ## regenerate workflow/schemas/params.schema.json from the pydantic model
 	$(BIN)/lumabench params --schema > workflow/schemas/params.schema.json
+
+dvc-plots: ## regenerate dvc.yaml's plots from params.yaml `run` (after changing the grid)
+	$(BIN)/python -m lumabench.dvcplots
 
 lock: ## record the exact versions of the current .venv in requirements.lock
 	{ echo "# Exact versions every install uses (pip install -c requirements.lock). Regenerate: make lock"; \

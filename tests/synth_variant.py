@@ -17,6 +17,7 @@ from PIL import Image
 
 from lumabench import classes as luma_classes
 from lumabench import io as lio
+from lumabench.native import media_cell
 from lumabench.schemas import VARIANT_ROWS
 from lumabench.seeding import rng
 
@@ -108,8 +109,8 @@ def write_variant(
                 rows["split"].append(split)
                 rows["label"].append(name)
                 rows["class_id"].append(cid)
-                rows["image"].append(None if "image" in gone else _image(cid, g))
-                rows["audio"].append(None if "audio" in gone else _audio(cid, g))
+                rows["image"].append(None if "image" in gone else media_cell(_image(cid, g)))
+                rows["audio"].append(None if "audio" in gone else media_cell(_audio(cid, g)))
                 rows["text"].append(None if "text" in gone else _text(cid, g))
                 for k in ("image_id", "clip_id", "text_id"):
                     rows[k].append(f"{k}-{split}-{cid}-{i}")

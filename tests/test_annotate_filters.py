@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from lumabench.annotate.audio_filters import check_clip, measure, recognise
+from lumabench.annotate.audio_filters import Heard, check_clip, measure, recognise
 from lumabench.annotate.image_filters import duplicates, near_pairs, phash, pixel_sha256
 from lumabench.annotate.minhash import band_rows, jaccard, near_duplicates, shingles
 from lumabench.annotate.overrides import read_overrides
@@ -147,25 +147,58 @@ def test_audio_checks(audio: np.ndarray, score: float, filt: str | None) -> None
     assert (got[0] if got else None) == filt
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
-def test_recognition_hears_the_class_word(tmp_path: Path) -> None:
+def _espeak(tmp_path: Path, word: str) -> Path:
     from scipy.signal import resample_poly
 
-    items = []
-    for word in ("camel", "whale", "dog"):
-        raw = tmp_path / f"{word}-22k.wav"
-        subprocess.run(["espeak-ng", "-w", str(raw), word], check=True)
-        x, sr = sf.read(raw)
-        path = tmp_path / f"{word}.wav"
-        sf.write(path, resample_poly(x, SR, sr), SR, subtype="PCM_16")
-        items.append((word, path))
+    raw = tmp_path / f"{word}-22k.wav"
+    subprocess.run(["espeak-ng", "-w", str(raw), word], check=True)
+    x, sr = sf.read(raw)
+    path = tmp_path / f"{word}.wav"
+    sf.write(path, resample_poly(x, SR, sr), SR, subtype="PCM_16")
+    return path
+
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+
+@needs_espeak
+def test_recognition_hears_the_class_word(tmp_path: Path) -> None:
+    items = [(w, _espeak(tmp_path, w), w) for w in ("camel", "whale", "dog")]
     heard = recognise(items, seed=42, workers=1)
-    assert heard == ["camel", "whale", "dog"]
+    assert heard == [Heard("camel"), Heard("whale"), Heard("dog")]  # heard as expected: nothing to confirm
     assert recognise(items[::-1], seed=42, workers=1) == heard[::-1]  # order does not matter
     noise = tmp_path / "noise.wav"
     sf.write(noise, np.random.default_rng(0).normal(0, 0.05, SR // 2), SR)
-    got = recognise([("n", noise)], 42, 1)[0]
-    assert got != "camel" or got is None  # not a free pass: some word or none, decided by the audio
+    got = recognise([("n", noise, None)], 42, 1)[0]
+    assert got.word != "camel" or got.word is None  # not a free pass: some word or none, decided by the audio
+    assert not got.confirmed  # no expected class, nothing to overrule
+
+
+@needs_espeak
+def test_another_word_is_confirmed_only_above_the_likelihood_ratio(tmp_path: Path) -> None:
+    whale, horse = _espeak(tmp_path, "whale"), _espeak(tmp_path, "horse")
+    items = [("whale", whale, "camel"), ("horse", horse, "horse")]
+    by_ratio = {r: recognise(items, 42, 1, r) for r in (0.0, 10.0, 20.0, 35.0)}
+    # a clear "whale" beats "camel" by more than 10^35: rejected at every threshold
+    assert [h[0] for h in by_ratio.values()] == [Heard("whale", True)] * 4
+    # espeak's "horse" sounds like "boy" to the model, but not by 10^20: head to head it loses
+    assert [h[1] for h in by_ratio.values()] == [Heard("boy", True)] * 2 + [Heard("boy", False)] * 2
+
+
+@needs_espeak
+def test_a_clip_is_heard_the_same_whatever_was_decoded_before(tmp_path: Path) -> None:
+    from lumabench.annotate.audio_filters import read_mono
+    from lumabench.annotate.recognize import ClassWordRecognizer
+
+    rec = ClassWordRecognizer()
+    data = {w: rec.pcm(*read_mono(_espeak(tmp_path, w)), np.random.default_rng(0)) for w in ("dog", "whale")}
+    loud = rec.pcm(np.random.default_rng(1).normal(0, 0.3, SR), SR, np.random.default_rng(2))
+    rec.hear_pcm(data["dog"])
+    first = rec.decoder.hyp().score
+    for other in (loud, data["whale"], loud):
+        rec.hear_pcm(other)
+    rec.hear_pcm(data["dog"])
+    assert rec.decoder.hyp().score == first  # the front end keeps no estimate from earlier clips
 
 
 # ------------------------------------------------------------------ images

@@ -13,12 +13,13 @@ from PIL import Image
 
 from lumabench import text as text_stage
 from lumabench.annotate import run
+from lumabench.annotate.rates import by_filter, by_voice
 from lumabench.classes import ID_CLASSES
 from lumabench.errors import LumabenchError
 from lumabench.io import write_parquet
 from lumabench.params import Params, load_params
 from lumabench.paths import Paths
-from lumabench.schemas import CLIPS, GENERATED, IMAGES, MANIFEST, REJECTED
+from lumabench.schemas import CLIPS, GENERATED, IMAGES, MANIFEST, REJECTED, VERDICTS
 
 SR = 16000
 
@@ -186,3 +187,30 @@ def test_shortfall_names_class_counts_and_filter(project: tuple[Params, Paths], 
     assert (paths.cache / "annotate" / "report.parquet").is_file()
     with pytest.raises(LumabenchError, match=r"class 'man' has 2 accepted text items of 2, needs 4; nothing was rej"):
         run(_params(root, "variants.train_per_class=3"), paths)
+
+
+def test_verdicts_hold_every_item_its_automatic_verdict_and_who_decided(
+    project: tuple[Params, Paths], root: Path
+) -> None:
+    _, paths = project
+    csv = paths.root / "decisions.csv"
+    csv.write_text("item_id,decision,annotator,note\nhorse-silent,accept,ana,a breath\ncat-1,reject,bo,\n")
+    run(_params(root, f"annotate.overrides={csv}"), paths)
+    t = pq.read_table(paths.accepted / "verdicts.parquet")
+    assert t.schema.equals(VERDICTS)
+    rows = {(r["modality"], r["item_id"]): r for r in t.to_pylist()}
+    n = {m: pq.read_table(p).num_rows for m, p in (("audio", paths.clips), ("text", paths.generated))}
+    assert sum(m == "audio" for m, _ in rows) == n["audio"] and sum(m == "text" for m, _ in rows) == n["text"]
+    silent = rows[("audio", "horse-silent")]  # the filter's verdict stays on record under the human accept
+    assert (silent["auto_filter"], silent["decision"], silent["decided_by"]) == ("silence", "accept", "ana")
+    cat = rows[("audio", "cat-1")]
+    got = (cat["auto_filter"], cat["decision"], cat["decided_by"], cat["final_filter"])
+    assert got == (None, "reject", "bo", "human")
+    assert cat["voice"] == "espeak-ng/en" and cat["heard"] is None  # recognition is off in this project
+    assert rows[("image", "mini-images/train/horse/copy")]["corpus"] == "mini/train"
+    rates = {(r["modality"], r["filter"]): (r["rejected"], r["total"]) for r in by_filter(rows.values())}
+    assert rates[("audio", "human")] == (1, n["audio"]) and ("audio", "silence") not in rates
+    assert rates[("audio", "duration")] == (1, n["audio"])
+    [voice] = by_voice(rows.values())
+    assert (voice["voice"], voice["rejected"], voice["total"]) == ("espeak-ng/en", 3, n["audio"])
+    assert voice["filters"] == {"human": 1, "duration": 1, "clipping": 1}

@@ -127,22 +127,28 @@ def _fake_train(monkeypatch: pytest.MonkeyPatch, calls: list[dict]) -> None:
     monkeypatch.setitem(cli.BY_NAME, "train", fake)
 
 
-def test_train_takes_a_seed_defaulting_to_the_first_run_seed(monkeypatch, tmp_path) -> None:
+def test_train_takes_methods_and_seeds_defaulting_to_the_grid(monkeypatch, tmp_path) -> None:
     from lumabench.params import load_params
 
     calls: list[dict] = []
     _fake_train(monkeypatch, calls)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data/mini/variants/clean").mkdir(parents=True)
-    first = load_params(PARAMS).run.seeds[0]
+    (tmp_path / "data/mini/variants/image_gauss-3").mkdir(parents=True)
+    p = load_params(PARAMS)
     assert invoke("train", "-v", "clean", "-m", "mcd_image")[0] == 0
     assert invoke("train", "-v", "clean", "-m", "mcd_image", "-s", "7")[0] == 0
-    assert invoke("train", "-v", "clean", "-m", "mcd_image", "--seed", "8")[0] == 0
+    assert invoke("train", "-v", "clean", "-m", "mcd_image", "--seed", "8", "-s", "9", "-m", "de_text")[0] == 0
     assert invoke("--set", "run.seeds=[5, 6]", "train", "-v", "clean", "-m", "mcd_image")[0] == 0
-    assert [c["seed"] for c in calls] == [first, 7, 8, 5]
-    assert calls[0] == {"variant": "clean", "method": "mcd_image", "seed": first}
+    assert invoke("train", "-v", "clean")[0] == 0
+    assert invoke("train", "-v", "image_gauss-3")[0] == 0
+    assert [c["seeds"] for c in calls[:4]] == [tuple(p.run.seeds), (7,), (8, 9), (5, 6)]
+    assert calls[2]["methods"] == ("mcd_image", "de_text")
+    # without -m: the grid's methods for that variant (run.variant_methods narrows the noise sweeps)
+    assert calls[4]["methods"] == tuple(p.run.methods_for("clean"))
+    assert calls[5]["methods"] == tuple(p.run.methods_for("image_gauss-3")) != tuple(p.run.methods)
     code, _, err = invoke("train", "-v", "clean", "-m", "mcd_image", "-s", "-1")
-    assert code == 2 and "-1" in err and len(calls) == 4  # not a valid seed: click refuses it
+    assert code == 2 and "-1" in err and len(calls) == 6  # not a valid seed: click refuses it
     code, out, _ = invoke("train", "--help")
     assert code == 0 and "-s, --seed" in out and "run.seeds" in out
     assert "metrics/<variant>/<method>/seed-<seed>.json" in out

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lumabench.dvcplots import render
 from lumabench.params import load_params
 from lumabench.paths import Paths
-from lumabench.stages import STAGES
+from lumabench.stages import BY_NAME, STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -85,8 +86,9 @@ def test_snakemake_lint_is_clean() -> None:
 def test_snakemake_plans_every_stage(snakemake_dry: str) -> None:
     p = load_params(ROOT / "params.yaml")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", snakemake_dry.split("Job stats:")[1], re.M))
-    v, m, s = len(p.run.variants), len(p.run.methods), len(p.run.seeds)
-    expected = {"corpora": 1, "audio": 1, "text": 1, "annotate": 1, "features": 1, "variants": v, "train": v * m * s}
+    v = len(p.run.variants)
+    assert p.run.train_jobs == "variant"  # the mini default: one training job per variant
+    expected = {"corpora": 1, "audio": 1, "text": 1, "annotate": 1, "features": 1, "variants": v, "train": v}
     assert {k: int(counts[k]) for k in expected} == expected and int(counts["report"]) == 1
 
 
@@ -98,7 +100,7 @@ def test_dvc_repro_dry_plans_every_stage() -> None:
     p = load_params(ROOT / "params.yaml")
     ran = re.findall(r"Running stage '([^']+)'", out.stdout)
     bases = [r.split("@")[0] for r in ran]
-    assert bases.count("train") == len(p.run.variants) * len(p.run.methods) * len(p.run.seeds)
+    assert bases.count("train") == len(p.run.variants)  # one stage per variant trains its methods x seeds
     assert bases.count("variants") == len(p.run.variants)
     assert {"corpora", "audio", "text", "annotate", "features", "report"} <= set(bases)
 
@@ -122,13 +124,37 @@ def test_front_ends_match_the_stage_table(dvc_plan) -> None:
     paths = Paths(Path("."), p.profile)
     expected: set[str] = set()
     for st in STAGES:
-        grid = [
-            {"variant": v, "method": m, "seed": s} for v in p.run.variants for m in p.run.methods for s in p.run.seeds
-        ]
+        grid = [{"variant": v} for v in p.run.variants]  # DVC: one train stage per variant
         for opts in grid:
             expected |= {os.path.normpath(str(o)) for o in st.outputs(paths, opts)}
         assert set(st.sections) == params[st.name], st.name
     assert expected == set(dvc)
+
+
+def test_dvc_tracks_each_stage_section_and_its_overlay_only(dvc_plan) -> None:
+    """A stage's params are its sections plus `profiles.<profile>.<section>` of each, never the whole
+    `profiles`: a profile key re-runs only the stages that read its section (config/README.md)."""
+    from dvc.repo import Repo
+
+    p = load_params(ROOT / "params.yaml")
+    with Repo(str(ROOT)) as repo:
+        for st in repo.index.stages:
+            stage = BY_NAME[st.name.split("@")[0]]
+            names = {n for d in st.deps if hasattr(d, "params") for n in d.params}
+            own = [s for s in stage.sections if s not in ("profile", "seed", "profiles")]
+            want = {f"profiles.{p.profile}.{s}" for s in own}
+            got = {n for n in names if n.split(".")[0] == "profiles"}
+            assert got == want, f"dvc.yaml stage {st.name}: track {sorted(want)} instead of {sorted(got)}"
+
+
+def test_every_profile_names_every_section_dvc_tracks() -> None:
+    """DVC fails on a missing params key, so each profile lists each tracked section (`{}`: none)."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tracked = {s for st in STAGES for s in st.sections if s not in ("profile", "seed", "profiles")}
+    assert set(raw["profiles"]) == {"mini", "full"}
+    for name, overlay in raw["profiles"].items():
+        assert tracked <= set(overlay), (name, tracked - set(overlay))
+        assert all(isinstance(v, dict) for v in overlay.values()), name
 
 
 def test_conda_envs_agree_with_environment_yml() -> None:
@@ -164,16 +190,66 @@ def test_conda_envs_agree_with_environment_yml() -> None:
     assert used == set(re.findall(r'"\.\./envs/([\w.]+)"', rules))
 
 
+def test_conda_envs_pin_the_versions_of_requirements_lock() -> None:
+    """Every package a conda env pins (pip or conda-forge) that requirements.lock also pins has its version."""
+
+    def norm(name: str) -> str:
+        return name.strip().lower().replace("_", "-")
+
+    lock = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            lock[norm(name)] = version.strip()
+    shared = 0
+    for env in [ROOT / "environment.yml", *sorted((ROOT / "workflow/envs").glob("*.yaml"))]:
+        deps = yaml.safe_load(env.read_text())["dependencies"]
+        pins = [p for d in deps if isinstance(d, dict) for p in d["pip"] if not p.startswith("-e ")]
+        pins += [d.replace("=", "==", 1) for d in deps if isinstance(d, str)]
+        for pin in pins:
+            name, version = pin.split("==", 1)
+            if norm(name) in lock:
+                shared += 1
+                assert lock[norm(name)] == version.strip(), (
+                    f"{env.name}: {pin} but requirements.lock has {lock[norm(name)]}"
+                )
+    assert shared > 20  # the envs do share the locked packages (a renamed lock would pass vacuously)
+
+
 def test_tools_are_kept_offline() -> None:
     cfg = (ROOT / ".dvc/config").read_text()
     assert re.search(r"analytics\s*=\s*false", cfg) and re.search(r"check_update\s*=\s*false", cfg)
 
 
-def test_slurm_profile_asks_gpus_for_gpu_rules() -> None:
+def test_slurm_profile_asks_slurm_for_gpus_and_takes_no_local_gpu_slot() -> None:
+    """profiles/default is read with profiles/slurm and its `resources` win, so its local GPU limits
+    would throttle the whole cluster: every job the cluster path plans takes none of them, and each GPU
+    rule asks SLURM for a GPU on the gpu partition (tests/test_slurm.py runs it on a real scheduler)."""
     slurm = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
-    assert slurm["executor"] == "slurm"
+    assert slurm["executor"] == "slurm" and slurm["retries"] >= 1
+    assert "software-deployment-method" not in slurm  # conda is opt-in (--sdm conda): clusters without it work
     gpu_rules = {s.name for s in STAGES if s.gpu}
-    assert {r for r, res in slurm["set-resources"].items() if res.get("gpu") == 1} == gpu_rules
+    assert {r for r, res in slurm["set-resources"].items() if res.get("gres") == "gpu:1"} == gpu_rules
+    local = dict(r.split("=") for r in yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())["resources"])
+    gpu_limits = {name for name in local if name.startswith("gpu")}
+    assert gpu_limits == {"gpu", "gpu_train"}
+    out = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--forceall", "--profile", "profiles/slurm", "--config", "profile=full"],
+        cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    planned: set[str] = set()
+    for block in out.stdout.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        found = re.search(r"^\s*resources: (.*)$", block, re.M)
+        if not found:
+            continue
+        res = dict(kv.split("=", 1) for kv in found.group(1).split(", "))
+        assert all(res.get(name, "0") == "0" for name in gpu_limits), (rule, res)
+        if rule in gpu_rules:
+            assert res["gres"] == "gpu:1" and res["slurm_partition"] == "gpu", (rule, res)
+            planned.add(rule)
+    assert planned == gpu_rules
 
 
 def test_full_profile_trains_in_gpu_slots_and_runs_other_gpu_rules_alone() -> None:
@@ -201,7 +277,8 @@ def test_full_profile_trains_in_gpu_slots_and_runs_other_gpu_rules_alone() -> No
     seeds = set(re.findall(r"^\s*wildcards: variant=[^,]+, method=\w+, seed=(\d+)$", out.stdout, re.M))
     assert seeds == {str(s) for s in full.run.seeds}
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout.split("Job stats:")[1], re.M))
-    assert int(counts["train"]) == len(full.run.variants) * len(full.run.methods) * len(full.run.seeds)
+    assert full.run.train_jobs == "model"  # a job per model: parallel on a GPU or a cluster
+    assert int(counts["train"]) == len(full.run.cells())
 
 
 def test_seed_wildcard_is_digits_only() -> None:
@@ -235,3 +312,6 @@ def test_dvc_plots_match_the_files_the_report_writes() -> None:
             assert expected.get(name) == spec, f"dvc.yaml plot {name} differs from the report's files"
     top = yaml.safe_load((ROOT / "dvc.yaml").read_text())["metrics"]
     assert top == ["results/${profile}/metrics.json"]
+    # and the section is exactly what `make dvc-plots` writes from the grid
+    text = (ROOT / "dvc.yaml").read_text()
+    assert render(text, load_params(ROOT / "params.yaml")) == text, "run `make dvc-plots`"

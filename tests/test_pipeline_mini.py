@@ -29,6 +29,9 @@ SMALL = [
     "text.texts_per_class=36",
     "variants.train_per_class=24",
     "variants.test_per_class=6",
+    # 3 sentences per word leave ~48 clips a class; the recognition check removes up to 38% of one
+    # class (horse), below the 30 this grid needs (tests/test_annotate_stage.py covers the check)
+    "annotate.audio.recognition_check=false",
 ]
 
 
@@ -75,9 +78,9 @@ def test_conflict_rate_is_exact_per_class(project: Path) -> None:
     assert split(project, "conflict", "train")["conflict_modality"].isna().all()
 
 
-def _psnr(a: bytes, b: bytes) -> float:
-    x = np.asarray(Image.open(io.BytesIO(a)), dtype=np.float64)
-    y = np.asarray(Image.open(io.BytesIO(b)), dtype=np.float64)
+def _psnr(a: dict, b: dict) -> float:
+    x = np.asarray(Image.open(io.BytesIO(a["bytes"])), dtype=np.float64)
+    y = np.asarray(Image.open(io.BytesIO(b["bytes"])), dtype=np.float64)
     mse = float(np.mean((x - y) ** 2))
     return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
 

@@ -23,6 +23,7 @@ from lumabench.annotate.image_filters import load_rgb
 from lumabench.errors import InputError, TrainingError
 from lumabench.features.inputs import load_image
 from lumabench.methods.base import Method
+from lumabench.native import MEDIA, media_cell
 from lumabench.params import load_params
 from lumabench.paths import Paths
 from lumabench.schemas import VARIANT_ROWS
@@ -80,8 +81,8 @@ def test_nan_audio_cell_names_its_row_and_column(project: Paths) -> None:
     wave[100] = np.nan
     sf.write(buf, wave, 16000, format="WAV", subtype="FLOAT")
     audio = table.column("audio").to_pylist()
-    audio[4] = buf.getvalue()
-    table = table.set_column(table.schema.get_field_index("audio"), "audio", pa.array(audio, pa.binary()))
+    audio[4] = media_cell(buf.getvalue())
+    table = table.set_column(table.schema.get_field_index("audio"), "audio", pa.array(audio, MEDIA))
     lio.write_parquet(project.variant(rf.VARIANT) / "test.parquet", table, VARIANT_ROWS)
     with pytest.raises(InputError, match=r"'audio' cell in row 4 \(sample_id 'test-01-0001'\).*NaN"):
         ldata.load_split(project, rf.VARIANT, "test", rf.params().train)
@@ -158,8 +159,8 @@ def test_decompression_bomb_cell_names_row_and_column(project: Paths) -> None:
     folder = project.variant(rf.VARIANT)
     table = pq.read_table(folder / "ood.parquet")
     images = table.column("image").to_pylist()
-    images[2] = bomb_png()
-    table = table.set_column(table.schema.get_field_index("image"), "image", pa.array(images, pa.binary()))
+    images[2] = media_cell(bomb_png())
+    table = table.set_column(table.schema.get_field_index("image"), "image", pa.array(images, MEDIA))
     lio.write_parquet(folder / "ood.parquet", table, VARIANT_ROWS)
     bomb = r"'image' cell in row 2 \(sample_id 'ood-42-0002'\).*(60000x60000|decompression bomb)"
     with pytest.raises(InputError, match=bomb):
@@ -170,8 +171,8 @@ def test_undecodable_cell_names_row_and_column(project: Paths) -> None:
     folder = project.variant(rf.VARIANT)
     table = pq.read_table(folder / "train.parquet")
     audio = table.column("audio").to_pylist()
-    audio[7] = b"RIFF\x00\x01garbage that is not a wave file"
-    table = table.set_column(table.schema.get_field_index("audio"), "audio", pa.array(audio, pa.binary()))
+    audio[7] = media_cell(b"RIFF\x00\x01garbage that is not a wave file")
+    table = table.set_column(table.schema.get_field_index("audio"), "audio", pa.array(audio, MEDIA))
     lio.write_parquet(folder / "train.parquet", table, VARIANT_ROWS)
     with pytest.raises(InputError, match=r"undecodable 'audio' cell in row 7 \(sample_id 'train-00-0007'\)") as e:
         ldata.load_split(project, rf.VARIANT, "train", rf.params().train)

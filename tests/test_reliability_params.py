@@ -38,7 +38,7 @@ def test_a_base_value_hidden_by_the_overlay_is_still_validated(tmp_path: Path) -
 
 
 def test_an_overlay_value_names_its_key_in_the_file(tmp_path: Path) -> None:
-    path = _edit(tmp_path, r"^    train\.lr: .*$", "    train.lr: slow")
+    path = _edit(tmp_path, r"^      lr: .*$", "      lr: slow")  # profiles.mini.train.lr
     with pytest.raises(ParamsError) as info:
         load_params(path)
     line = info.value.one_line()
@@ -49,19 +49,27 @@ def test_an_overlay_value_names_its_key_in_the_file(tmp_path: Path) -> None:
 
 
 def test_an_unknown_overlay_key_names_its_key_in_the_file(tmp_path: Path) -> None:
-    path = _edit(tmp_path, r"^    train\.n_mels: 32$", "    train.n_mel: 32")
+    path = _edit(tmp_path, r"^      n_mels: 32$", "      n_mel: 32")  # profiles.mini.train
     with pytest.raises(ParamsError, match=r"train\.n_mel: unknown key") as info:
         load_params(path)
     assert "profiles.mini.train.n_mel" in info.value.one_line() and str(path) in info.value.one_line()
 
 
-def test_an_overlay_key_through_a_value_names_the_file(tmp_path: Path) -> None:
-    path = _edit(tmp_path, r"^    train\.n_mels: 32$", "    seed.n_mels: 32")
-    with pytest.raises(ParamsError, match=r"profiles\.mini\.seed\.n_mels: cannot set") as info:
+def test_an_overlay_key_outside_the_sections_names_the_file(tmp_path: Path) -> None:
+    """A profile overrides values inside sections (what DVC tracks per stage), never `seed` itself."""
+    path = _edit(tmp_path, r"^    features: \{\}$", "    seed: {n_mels: 32}")  # the first one: profiles.mini
+    with pytest.raises(ParamsError, match=r"profiles\.mini\.seed\.n_mels: a profile overrides values inside") as info:
         load_params(path)
-    assert "file: " + str(path) in info.value.one_line() and "fix: edit `profiles.mini.seed.n_mels`" in (
-        info.value.one_line()
-    )
+    line = info.value.one_line()
+    assert "file: " + str(path) in line and "fix: move `profiles.mini.seed.n_mels` into a section" in line
+
+
+def test_an_overlay_takes_dotted_keys_but_not_one_key_twice(tmp_path: Path) -> None:
+    path = _edit(tmp_path, r"^    train:$", "    train.amp_cpu: true\n    train:")
+    assert load_params(path).train.amp_cpu is True and load_params(path, ["profile=full"]).train.amp_cpu is False
+    path = _edit(tmp_path, r"^    train:$", "    train.max_epochs: 3\n    train:")
+    with pytest.raises(ParamsError, match=r"profiles\.mini\.train\.max_epochs is set twice"):
+        load_params(path)
 
 
 def test_a_bad_override_points_at_the_override() -> None:

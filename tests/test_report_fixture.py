@@ -24,6 +24,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from lumabench.classes import CLASSES
 from lumabench.io import write_json, write_parquet
+from lumabench.native import media_cell
 from lumabench.params import Params
 from lumabench.paths import Paths
 from lumabench.schemas import PREDICTION_EXTRAS, PREDICTIONS, VARIANT_ROWS
@@ -265,8 +266,8 @@ def make_variant_rows(seed: int, n: int = 8) -> pa.Table:
                 "split": "test",
                 "label": label,
                 "class_id": i,
-                "image": _png(gen),
-                "audio": None if missing else _wav(gen, 200.0 + 60 * i),
+                "image": media_cell(_png(gen)),
+                "audio": None if missing else media_cell(_wav(gen, 200.0 + 60 * i)),
                 "text": f"A short | passage about a {label} with the word {label} twice, and more filler words here.",
                 "image_id": f"img{i}",
                 "clip_id": f"clip{i}",

@@ -220,8 +220,8 @@ def test_sample_noise_rates_recorded_exactly(built) -> None:
         assert set(tn["text_noise"]) <= set(d.text.perturbations)
 
 
-def _wav(b: bytes) -> np.ndarray:
-    data, sr = sf.read(io.BytesIO(b), dtype="float64")
+def _wav(cell: dict) -> np.ndarray:
+    data, sr = sf.read(io.BytesIO(cell["bytes"]), dtype="float64")
     assert sr == 16000
     return data
 
@@ -319,8 +319,28 @@ def test_loads_without_project_code(built) -> None:
     ds = load_dataset("parquet", data_files={"test": str(f)}, cache_dir=str(paths.root / "hf-cache"))["test"]
     assert len(df) == t.num_rows == len(ds)
     assert n == df["image_noise"].notna().sum()
-    assert isinstance(ds[0]["text"], str) and isinstance(ds[0]["image"], bytes)
-    assert ds[0]["image"][:8] == b"\x89PNG\r\n\x1a\n" and ds[0]["audio"][:4] == b"RIFF"
+    assert str(df["image_severity"].dtype) == "Int8"
+    assert isinstance(ds[0]["text"], str) and ds[0]["image"].size == (32, 32)  # decoded, not raw bytes
+    assert ds[0]["audio"].get_all_samples().sample_rate == 16000
+    # the card's header names the splits: the folder alone is a dataset
+    folder = load_dataset(str(f.parent), cache_dir=str(paths.root / "hf-cache"))
+    assert {s: len(folder[s]) for s in folder} == {s: len(pd.read_parquet(f.parent / f"{s}.parquet")) for s in folder}
+    assert set(folder) == {"train", "test", "ood"}
+
+
+def test_dataset_card_states_rows_parameters_and_licences(built) -> None:
+    _, paths, out = built
+    card = (paths.variant("sample_noise") / "README.md").read_text("utf-8")
+    head, body = card.split("\n---\n", 1)
+    assert head.startswith("---\n") and "config_name: default" in head and "path: ood.parquet" in head
+    for split, df in out["sample_noise"].items():
+        noisy = df[["image_noise", "audio_noise", "text_noise"]].notna().any(axis=1).sum()
+        assert f"| {split} | {len(df)} | {df['class_id'].nunique()} | {noisy} |" in body
+    assert f"| `variants.train_per_class` | {TRAIN} |" in body and "| `image.severity` | 3 |" in body
+    # every noise row is counted under its noise file's licence (the synthetic bank is CC0)
+    assert f"| noise | CC0 | {sum(int(d['audio_noise'].notna().sum()) for d in out['sample_noise'].values())} |" in body
+    assert "load_dataset" in body and "duckdb" in body and "read_parquet" in body
+    assert "Family `clean`" in (paths.variant("clean") / "README.md").read_text("utf-8")
 
 
 def test_byte_identical_and_order_independent(built, tmp_path: Path) -> None:
@@ -333,9 +353,9 @@ def test_byte_identical_and_order_independent(built, tmp_path: Path) -> None:
     for v in ("sample_noise", "label_noise", "conflict"):
         run_variant(params, paths2, v)
     for v in ("sample_noise", "label_noise", "conflict"):
-        for s in ("train", "test", "ood"):
-            a = (paths.variant(v) / f"{s}.parquet").read_bytes()
-            b = (paths2.variant(v) / f"{s}.parquet").read_bytes()
+        for s in ("train.parquet", "test.parquet", "ood.parquet", "variant.json", "README.md"):
+            a = (paths.variant(v) / s).read_bytes()
+            b = (paths2.variant(v) / s).read_bytes()
             assert a == b, (v, s)
 
 

@@ -128,7 +128,7 @@ def main(ctx: click.Context, params_file: Path, overrides: tuple[str, ...], debu
 
 
 def run_stage(obj: Context, stage: Stage, **opts: str | int) -> None:
-    """Validate params and inputs, then call the stage module's `run(params, paths, **opts)`."""
+    """Validate params and inputs, then call the stage module's entry (`run`) with (params, paths, **opts)."""
     params = obj.params()
     paths = Paths(obj.root, params.profile)
     try:
@@ -137,7 +137,7 @@ def run_stage(obj: Context, stage: Stage, **opts: str | int) -> None:
         if exc.name and stage.module.startswith(exc.name):
             raise NotBuiltError("not built yet") from None
         raise
-    entry = getattr(module, "run", None)
+    entry = getattr(module, stage.entry, None)
     if entry is None:
         raise NotBuiltError("not built yet")
     for path in stage.inputs(paths, opts):
@@ -180,7 +180,7 @@ def _simple_stage(name: str) -> None:
         run_stage(obj, BY_NAME[name])
 
 
-for _name in ("audio", "text", "annotate", "features", "report"):
+for _name in ("audio", "text", "annotate", "features", "robustness", "report"):
     _simple_stage(_name)
 
 
@@ -211,23 +211,46 @@ def variants(obj: Context, variant: str) -> None:
 
 @main.command(help=_describe(BY_NAME["train"], _VM))
 @click.option("-v", "--variant", required=True, help="Variant name from params.yaml.")
-@click.option("-m", "--method", required=True, help="Method name from params.yaml `methods`.")
+@click.option(
+    "-m",
+    "--method",
+    "methods",
+    multiple=True,
+    help="Method name from params.yaml `methods` (repeatable); default: the grid's methods for the variant.",
+)
 @click.option(
     "-s",
     "--seed",
+    "seeds",
     type=click.IntRange(min=0),
-    default=None,
-    help="Training seed (initialisation, data order); default: the first of params.yaml `run.seeds`.",
+    multiple=True,
+    help="Training seed (initialisation, data order; repeatable); default: every seed of params.yaml `run.seeds`.",
 )
 @click.pass_obj
-def train(obj: Context, variant: str, method: str, seed: int | None) -> None:
+def train(obj: Context, variant: str, methods: tuple[str, ...], seeds: tuple[int, ...]) -> None:
     params = obj.params()
     # a name params.yaml defines, checked before any path is built from it (a typo or `../x` is
     # refused here with suggestions, not reported as "run variants first")
     params.variants.resolve(variant)
-    if seed is None:
-        seed = params.run.seeds[0]
-    run_stage(obj, BY_NAME["train"], variant=variant, method=method, seed=seed)
+    methods = methods or tuple(params.run.methods_for(variant))
+    seeds = seeds or tuple(params.run.seeds)
+    run_stage(obj, BY_NAME["train"], variant=variant, methods=methods, seeds=seeds)
+
+
+@main.command(name="run", context_settings={"ignore_unknown_options": True})
+@click.option("--cores", type=click.IntRange(min=1), default=None, help="CPU cores for Snakemake (default: all).")
+@click.argument("snakemake_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def run_cmd(obj: Context, cores: int | None, snakemake_args: tuple[str, ...]) -> None:
+    """Run the whole pipeline (Snakemake) with one progress line per job and a time-left estimate.
+
+    Further arguments go to snakemake, e.g. `lumabench run -- --forcerun report`. `make run` calls this.
+    """
+    from lumabench import pipeline
+
+    params = obj.params()
+    code = pipeline.run(obj.root, params.profile, cores or os.cpu_count() or 1, list(snakemake_args))
+    sys.exit(code)
 
 
 @main.command(name="classes")
@@ -258,6 +281,33 @@ def params_cmd(obj: Context, schema: bool, section: str | None) -> None:
             raise LumabenchError(f"unknown section {section!r}", fix=f"choose one of: {', '.join(data)}")
         data = {section: data[section]}
     click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
+@main.command(name="label")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port on 127.0.0.1 (0: a free one)."
+)
+@click.option("--annotator", default=None, help="Name recorded with each decision (default: your login name).")
+@click.option("--open", "open_page", is_flag=True, help="Also open the page in the default browser.")
+@click.pass_obj
+def label_cmd(obj: Context, port: int, annotator: str | None, open_page: bool) -> None:
+    """Start the labelling page over the annotate stage's items (a tool, not a stage).
+
+    \b
+    Reads:  data/<profile>/raw/manifest.parquet, interim/audio/clips.parquet,
+            interim/text/generated.parquet, interim/accepted/verdicts.parquet
+    Writes: annotate.overrides (params.yaml; default annotations/<profile>.csv), at each decision
+    Keys:   a accept, r reject, s skip, u undo, space play, n note (docs/labelling.md)
+    Then `lumabench annotate` (or make run / dvc repro) applies the decisions.
+    """
+    from lumabench import label
+
+    params = obj.params()
+    paths = Paths(obj.root, params.profile)
+    try:
+        label.serve(params, paths, port=port, annotator=annotator, open_page=open_page)
+    except (KeyboardInterrupt, Interrupted):
+        click.echo(f"lumabench label: stopped; every decision is in {label.overrides_path(params, paths)}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

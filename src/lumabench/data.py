@@ -45,6 +45,7 @@ from lumabench import io as lio
 from lumabench.devices import resolve_device
 from lumabench.errors import InputError
 from lumabench.logs import progress
+from lumabench.native import media_bytes
 from lumabench.params import MODALITIES, SAMPLE_RATE, Features, Train
 from lumabench.paths import Paths
 from lumabench.schemas import VARIANT_ROWS
@@ -417,7 +418,8 @@ def _decode(
     parquet: Path, split: str, cfg: Train, paths: Paths | None = None, features: Features | None = None
 ) -> SplitTensors:
     table = lio.read_parquet(parquet, _COLUMNS, fix=_FIX)
-    cols = {name: table.column(name).to_pylist() for name in _COLUMNS.names}
+    cols = {name: table.column(name).to_pylist() for name in _COLUMNS.names if name not in ("image", "audio")}
+    cols |= {name: media_bytes(table.column(name)) for name in ("image", "audio")}
     for name in _TEXT_PROVENANCE:
         cols[name] = table.column(name).to_pylist() if name in table.column_names else None
     n = table.num_rows

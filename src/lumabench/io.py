@@ -254,11 +254,15 @@ def write_parquet(path: str | Path, table: pa.Table, schema: pa.Schema | None = 
 def write_parquet_to(
     tmp: str | Path, table: pa.Table, schema: pa.Schema | None = None, name: Path | None = None
 ) -> None:
-    """The bytes `write_parquet` writes, into `tmp` as is (a temporary of `atomic_set`)."""
+    """The bytes `write_parquet` writes, into `tmp` as is (a temporary of `atomic_set`).
+
+    The file carries the schema's own metadata (how other libraries should read it, see native.py)
+    and nothing else: pandas metadata of an input frame would make equal tables differ in bytes.
+    """
     if schema is not None:
         check_schema(table, schema, name or tmp, "this is a bug in the writing stage")
         table = table.select(schema.names).cast(schema)
-    table = table.replace_schema_metadata(None)
+    table = table.replace_schema_metadata(schema.metadata if schema is not None else None)
     pq.write_table(table, tmp, compression=PARQUET_COMPRESSION, write_statistics=True)
 
 

@@ -183,6 +183,9 @@ class AudioFilter(Strict):
     max_clipped_fraction: Prob = 0.01
     min_align_score: float = -1e9
     recognition_check: bool = True
+    # a clip heard as another class word is rejected only if that word's acoustic likelihood beats
+    # the expected word's by more than 10^x in a two-word decode (annotate/recognize.py); 0: head to head
+    recognition_log10_ratio: Annotated[float, Field(ge=0.0, le=35.0)] = 0.0
 
     @model_validator(mode="after")
     def _bounds(self) -> AudioFilter:
@@ -471,6 +474,9 @@ class Train(Strict):
     n_fft: PosInt = 400
     hop_length: PosInt = 200
     frames: PosInt = 128
+    # channels of the image and audio CNNs relative to the paper's (32, 64[, 64]); the mini profile
+    # narrows them so the whole grid trains in minutes on a laptop CPU (docs/default-run.md)
+    conv_width: Annotated[float, Field(gt=0.0, le=4.0)] = 1.0
     image_mean: tuple[float, float, float] = (0.51, 0.49, 0.44)
     image_std: tuple[float, float, float] = (0.27, 0.26, 0.28)
     record_seconds: bool = True  # false: metrics JSON without wall-clock time, byte-identical on rerun
@@ -540,6 +546,22 @@ class MLASpec(Strict):
         return self
 
 
+# ---- self-distillation over modality subsets (McKinzie et al., ICML 2023; docs/robustness.md)
+class Distill(Strict):
+    """Modality-augmented self-distillation: loss + λ·KL(stop-grad softmax(f(x_A)/T) ‖ softmax(f(x_S)/T)).
+
+    S is a random non-empty subset of each training row's modalities A, drawn per row and step.
+    """
+
+    weight: Annotated[float, Field(ge=0.0, description="λ: weight of the KL term")] = 1.0
+    temperature: Annotated[float, Field(gt=0.0, description="T: softmax temperature of both predictions")] = 1.0
+
+
+#: Method settings that act only at prediction, so two entries that differ only in them (and in
+#: `weights_from`) train the same model: MC samples, MLA's fusion rule, EAU's VIB samples.
+TEST_TIME_SETTINGS = ("samples", "mla.fusion", "mla.samples", "eau.samples")
+
+
 class Method(Strict):
     """One trained model: its kind, modalities and method settings (docs/uncertainty.md)."""
 
@@ -560,6 +582,25 @@ class Method(Strict):
     fusion: Literal["sequential", "mean"] = "sequential"
     eau: EAUSpec = EAUSpec()
     mla: MLASpec = MLASpec()
+    # training option of any fused method: modality-augmented self-distillation (docs/robustness.md);
+    # null = off
+    distill: Distill | None = None
+    # evaluate this other method's trained model (same variant and seed) with this entry's test-time
+    # settings instead of training one: e.g. MLA without dynamic fusion is MLA's model fused with
+    # fixed weights. Every training setting must equal the source's (checked, `training_settings`).
+    weights_from: str | None = None
+
+    def training_settings(self) -> dict[str, Any]:
+        """The spec without the settings that act only at prediction (`TEST_TIME_SETTINGS`)."""
+        d = self.model_dump(mode="json")
+        d.pop("weights_from")
+        for dotted in TEST_TIME_SETTINGS:
+            node = d
+            *parents, leaf = dotted.split(".")
+            for k in parents:
+                node = node[k]
+            node.pop(leaf)
+        return d
 
     def kl_anneal_epochs(self, max_epochs: int) -> int:
         """Epochs over which RCML's KL weight rises to 1: max(1, round(fraction x max_epochs))."""
@@ -571,6 +612,12 @@ class Method(Strict):
         if not v or len(set(v)) != len(v):
             raise ValueError("modalities must be a non-empty list without repeats")
         return v
+
+    @model_validator(mode="after")
+    def _distill_needs_fusion(self) -> Method:
+        if self.distill is not None and len(self.modalities) < 2:
+            raise ValueError("distill needs two modalities or more (it compares the fused prediction with a subset's)")
+        return self
 
 
 # ---------------------------------------------------------------- stage 8: report
@@ -614,6 +661,101 @@ class Report(Strict):
         return v
 
 
+# ---------------------------------------------------------------- robustness: train/deploy modality mismatch
+ModalitySet = Annotated[list[Modality], Field(min_length=1)]
+
+
+def modality_sets() -> list[tuple[str, ...]]:
+    """The 7 non-empty subsets of the three modalities, largest first, each in MODALITIES order."""
+    subsets = [tuple(m for i, m in enumerate(MODALITIES) if code >> i & 1) for code in range(1, 2 ** len(MODALITIES))]
+    return sorted(subsets, key=lambda s: (-len(s), [MODALITIES.index(m) for m in s]))
+
+
+def canonical_set(modalities: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """A modality set in MODALITIES order (the one spelling every output uses)."""
+    return tuple(m for m in MODALITIES if m in modalities)
+
+
+def _distinct_sets(v: list[list[str]] | str, what: str) -> list[list[str]] | str:
+    if isinstance(v, str):
+        return v
+    keys = [canonical_set(s) for s in v]
+    if any(len(set(s)) != len(s) for s in v):
+        raise ValueError(f"a set of {what} lists a modality twice")
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{what} lists a set twice")
+    return v
+
+
+class WiseFT(Strict):
+    """Intervention 2, WiSE-FT (Wortsman et al., CVPR 2022): θ_α = (1 − α)·θ₀ + α·θ₁ between θ₀, trained on
+    `old`, and θ₁, θ₀ fine-tuned with the modalities of `new` (docs/robustness.md)."""
+
+    old: ModalitySet = ["image", "text"]
+    new: ModalitySet = ["image", "audio", "text"]
+    alphas: list[Prob] = [round(0.1 * i, 1) for i in range(11)]
+    # the α whose model enters the robustness table (the curve shows every α); 0.5: Wortsman et al.'s
+    # usual mixing coefficient, chosen before seeing any result (ours: the paper names none)
+    report_alpha: Prob = 0.5
+    max_epochs: PosInt | None = None  # fine-tuning epochs (null: train.max_epochs, the same early stopping)
+    lr: Annotated[float, Field(gt=0.0)] | None = None  # fine-tuning learning rate (null: train.lr)
+
+    @model_validator(mode="after")
+    def _sets_and_alphas(self) -> WiseFT:
+        if len(set(self.old)) != len(self.old) or len(set(self.new)) != len(self.new):
+            raise ValueError("old and new must not list a modality twice")
+        if not set(self.old) < set(self.new):
+            raise ValueError("new must hold every modality of old and at least one more (the modality added)")
+        if sorted(set(self.alphas)) != self.alphas or self.alphas[:1] != [0.0] or self.alphas[-1:] != [1.0]:
+            raise ValueError("alphas must increase strictly from 0 to 1 (both endpoints are the two models)")
+        if self.report_alpha not in self.alphas:
+            raise ValueError("report_alpha must be one of alphas")
+        return self
+
+
+class Robustness(Strict):
+    """Train/deploy modality mismatch (McKinzie et al., ICML 2023): the A→B accuracy matrix of each
+    fused method and the two interventions (docs/robustness.md)."""
+
+    variant: str = "clean"  # the models are trained, and deployed, on this variant
+    methods: list[str] = []  # fused methods with all three modalities: every training set, both interventions
+    # fused methods evaluated only as the train stage trains them (all three modalities, deployed on
+    # every B): a row of the matrix and the losing-one-modality comparison, at the cost of predictions
+    compare: list[str] = []
+    seeds: list[Count] | None = None  # training seeds (null: run.seeds)
+    # training sets A and deployment sets B: lists of modality lists, or "all" (the 7 non-empty sets)
+    train_sets: list[ModalitySet] | Literal["all"] = "all"
+    test_sets: list[ModalitySet] | Literal["all"] = "all"
+    # intervention 1 (trained on all three modalities); null = skip
+    distill: Distill | None = Distill()
+    # intervention 2; null = skip
+    wise_ft: WiseFT | None = WiseFT()
+
+    @field_validator("train_sets", "test_sets")
+    @classmethod
+    def _sets(cls, v: list[list[str]] | str) -> list[list[str]] | str:
+        return _distinct_sets(v, "the sets")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError("seeds must be null or a non-empty list without repeats")
+        return v
+
+    def sets(self, which: Literal["train", "test"]) -> list[tuple[str, ...]]:
+        """`train_sets` or `test_sets` as canonical tuples ("all": the 7 sets, largest first)."""
+        v = self.train_sets if which == "train" else self.test_sets
+        return modality_sets() if v == "all" else [canonical_set(s) for s in v]
+
+    def training_seeds(self, run: Run) -> list[int]:
+        return list(self.seeds) if self.seeds is not None else list(run.seeds)
+
+    def all_methods(self) -> list[str]:
+        """`methods`, then `compare`."""
+        return [*self.methods, *self.compare]
+
+
 class Run(Strict):
     """What the front-ends build and train: variants x methods x training seeds.
 
@@ -625,6 +767,29 @@ class Run(Strict):
     variants: list[str]
     methods: list[str]
     seeds: list[Count]
+    # Snakemake's training jobs: `variant` = one process trains every method x seed of a variant
+    # (least start-up and data-loading cost: the mini default), `model` = one job per variant x
+    # method x seed (most parallel: a cluster or a GPU that runs several jobs at once)
+    train_jobs: Literal["variant", "model"] = "model"
+    train_threads: PosInt = 2  # torch threads of each training job (OMP_NUM_THREADS)
+    # methods trained or evaluated on a variant instead of `methods`, by variant name or sweep name
+    # (e.g. the test-noise sweeps need only the fused methods); every other variant gets `methods`
+    variant_methods: dict[str, list[str]] = {}
+
+    def methods_for(self, variant: str) -> list[str]:
+        """The methods the grid trains (or evaluates) on `variant`."""
+        base = variant.partition(LEVEL_SEP)[0]
+        return list(self.variant_methods.get(variant, self.variant_methods.get(base, self.methods)))
+
+    def all_methods(self) -> list[str]:
+        """Every method the grid trains or evaluates anywhere: `methods`, then the others of
+        `variant_methods` in order of appearance."""
+        extra = [m for ms in self.variant_methods.values() for m in ms]
+        return list(dict.fromkeys([*self.methods, *extra]))
+
+    def cells(self) -> list[tuple[str, str, int]]:
+        """Every (variant, method, seed) the grid trains or evaluates, in grid order."""
+        return [(v, m, s) for v in self.variants for m in self.methods_for(v) for s in self.seeds]
 
     @field_validator("seeds")
     @classmethod
@@ -647,6 +812,7 @@ class Params(Strict):
     train: Train = Train()
     methods: dict[str, Method] = {}
     report: Report = Report()
+    robustness: Robustness = Robustness()
     profiles: dict[Literal["mini", "full"], dict[str, Any]] = {}
 
     @model_validator(mode="after")
@@ -658,10 +824,51 @@ class Params(Strict):
         for i, m in enumerate(self.run.methods):
             if m not in self.methods:
                 raise ValueError(f"run.methods.{i}: unknown method {m!r}; allowed: {', '.join(self.methods)}")
-        for name in self.methods:
+        bases = set(self.variants.definitions) | set(known_v)
+        for name, methods in self.run.variant_methods.items():
+            if name not in bases:
+                raise ValueError(f"run.variant_methods.{name}: unknown variant {name!r}; allowed: {', '.join(known_v)}")
+            for i, m in enumerate(methods):
+                if m not in self.methods:
+                    raise ValueError(
+                        f"run.variant_methods.{name}.{i}: unknown method {m!r}; allowed: {', '.join(self.methods)}"
+                    )
+        for name, spec in self.methods.items():
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"methods.{name}: a method name uses letters, digits and '_' only")
+            src = spec.weights_from
+            if src is None:
+                continue
+            if src not in self.methods or src == name or self.methods[src].weights_from is not None:
+                raise ValueError(
+                    f"methods.{name}.weights_from: {src!r} must name another method that trains its own model"
+                )
+            if spec.training_settings() != self.methods[src].training_settings():
+                raise ValueError(
+                    f"methods.{name}.weights_from: {src!r} trains with other settings; only "
+                    f"{', '.join(TEST_TIME_SETTINGS)} may differ"
+                )
+        self._check_robustness(known_v)
         return self
+
+    def _check_robustness(self, known_v: list[str]) -> None:
+        r = self.robustness
+        if r.all_methods() and r.variant not in known_v:  # without methods the stage reads no variant
+            raise ValueError(f"robustness.variant: unknown variant {r.variant!r}; allowed: {', '.join(known_v)}")
+        for key, names in (("methods", r.methods), ("compare", r.compare)):
+            for i, m in enumerate(names):
+                if m not in self.methods:
+                    raise ValueError(f"robustness.{key}.{i}: unknown method {m!r}; allowed: {', '.join(self.methods)}")
+                if set(self.methods[m].modalities) != set(MODALITIES):
+                    raise ValueError(f"robustness.{key}.{i}: {m!r} must be a fused method of all three modalities")
+        twice = [m for m in dict.fromkeys(r.all_methods()) if r.all_methods().count(m) > 1]
+        if twice:
+            raise ValueError(f"robustness: {twice[0]!r} is listed twice (methods and compare hold distinct methods)")
+        train, test = r.sets("train"), r.sets("test")
+        if MODALITIES not in train:
+            raise ValueError("robustness.train_sets must hold the full set [image, audio, text] (the ordinary model)")
+        if not set(train) <= set(test):
+            raise ValueError("robustness.test_sets must hold every training set (the diagonal A→A)")
 
 
 # ---------------------------------------------------------------- loading
@@ -695,6 +902,47 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> list[tuple[str, Any]]
     return out
 
 
+#: the top-level keys a profile overlay may not set (it overrides values inside the sections)
+_NOT_OVERLAID = ("profile", "seed", "profiles")
+
+
+def overlay_leaves(tree: dict[str, Any], profile: Any) -> list[tuple[str, Any]]:
+    """The (dotted key, value) pairs `profiles.<profile>` sets, nested mappings walked to their leaves.
+
+    The overlay mirrors the sections it changes (`train: {lr: 0.001}`, dotted keys also accepted),
+    so DVC can track `profiles.<profile>.<section>` per stage; mappings merge into the base and any
+    other value (a number, a list) replaces the base value. An empty mapping sets nothing.
+    """
+    overlay = (tree.get("profiles") or {}).get(profile) or {}
+    where = f"profiles.{profile}"
+    if not isinstance(overlay, dict):
+        raise ParamsError(f"{where} must be a mapping of sections to the values they override")
+    out: list[tuple[str, Any]] = []
+
+    def walk(node: dict[Any, Any], prefix: str) -> None:
+        for k, v in node.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict):
+                walk(v, key)
+            else:
+                out.append((key, v))
+
+    walk(overlay, "")
+    seen: set[str] = set()
+    for key, _ in out:
+        first = key.split(".")[0]
+        if first in _NOT_OVERLAID or first not in Params.model_fields:
+            raise ParamsError(
+                f"{where}.{key}: a profile overrides values inside the sections "
+                f"({', '.join(f for f in Params.model_fields if f not in _NOT_OVERLAID)}), not {first!r}",
+                fix=f"move `{where}.{key}` into a section, or set `{first}` in the base or with --set",
+            )
+        if key in seen:
+            raise ParamsError(f"{where}.{key} is set twice (nested and dotted)", fix=f"keep one `{where}.{key}`")
+        seen.add(key)
+    return out
+
+
 def resolve_raw(raw: dict[str, Any], overrides: list[tuple[str, Any]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     """Apply command-line overrides, then the selected profile's overlay, then overrides again.
 
@@ -705,10 +953,7 @@ def resolve_raw(raw: dict[str, Any], overrides: list[tuple[str, Any]] = ()) -> d
     for k, v in overrides:
         _set_dotted(tree, k, v)
     profile = tree.get("profile", "mini")
-    overlay = (tree.get("profiles") or {}).get(profile) or {}
-    if not isinstance(overlay, dict):
-        raise ParamsError(f"profiles.{profile} must be a mapping of dotted keys to values")
-    for k, v in overlay.items():
+    for k, v in overlay_leaves(tree, profile):
         try:
             _set_dotted(tree, str(k), v)
         except ParamsError as exc:
@@ -782,11 +1027,15 @@ def _origin(parts: list[str], raw: dict[str, Any], overrides: list[tuple[str, An
     for key, _ in reversed(overrides):
         if covers(key):
             return f"--set {key}"
-    overlay = (raw.get("profiles") or {}).get(profile) if isinstance(raw.get("profiles"), dict) else None
-    if isinstance(overlay, dict):
-        for key in overlay:
-            if covers(str(key)):
-                return f"profiles.{profile}.{key}"
+    if not isinstance(raw.get("profiles"), dict):
+        return None
+    try:
+        leaves = overlay_leaves(raw, profile)
+    except ParamsError:
+        return None
+    for key, _ in leaves:
+        if covers(key):
+            return f"profiles.{profile}.{key}"
     return None
 
 

@@ -87,6 +87,15 @@ class Paths:
     def metrics(self, variant: str, method: str, seed: int | str) -> Path:
         return self.results / "metrics" / variant / method / seed_name(seed, ".json")
 
+    def trained(self, variant: str) -> list[Path]:
+        """A variant's models, predictions and metrics folders (the outputs of a per-variant train job)."""
+        return [self.results / kind / variant for kind in ("models", "predictions", "metrics")]
+
+    # between 7 and 8: train/deploy modality mismatch
+    @property
+    def robustness(self) -> Path:
+        return self.results / "robustness"
+
     # stage 8
     @property
     def tables(self) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from lumabench.native import MEDIA, with_native_metadata
+
 WORD_TIMING = pa.struct([("word", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64())])
 
 # stage 1: one row per file under raw/
@@ -67,17 +69,33 @@ REJECTED = pa.schema([
     ("decided_by", pa.string()),    # auto | annotator name
 ])  # fmt: skip
 
+# stage 4: accepted/verdicts.parquet, one row per item of every modality (what `lumabench label` shows)
+VERDICTS = pa.schema([
+    ("modality", pa.string()),
+    ("item_id", pa.string()),
+    ("label", pa.string()),
+    ("corpus", pa.string()),        # image: source/pool; audio: corpus; text: backend
+    ("voice", pa.string()),         # audio: speaker (engine/voice); null otherwise
+    ("auto_filter", pa.string()),   # the automatic filter that rejected it (before human decisions); null: passed
+    ("auto_reason", pa.string()),
+    ("heard", pa.string()),         # audio: the class word the recogniser heard; null: not checked
+    ("decision", pa.string()),      # accept | reject (final, after human decisions)
+    ("decided_by", pa.string()),    # auto | annotator name
+    ("final_filter", pa.string()),  # the filter of the final rejection (human for a human reject); null: accepted
+])  # fmt: skip
+
 # stage 5: features/<modality>.npy (float32 [N, D]) rows match features/<modality>.parquet
 FEATURE_IDS = pa.schema([("id", pa.string()), ("label", pa.string())])
 
-# stage 6
-VARIANT_ROWS = pa.schema([
+# stage 6: media in `datasets`' Image/Audio layout, with the metadata that makes every column load
+# natively (datasets decodes image and audio, pandas keeps image_severity an integer; native.py)
+VARIANT_ROWS = with_native_metadata(pa.schema([
     ("sample_id", pa.string()),
     ("split", pa.string()),         # train | test | ood
     ("label", pa.string()),
     ("class_id", pa.int32()),
-    ("image", pa.binary()),         # PNG bytes, null when missing
-    ("audio", pa.binary()),         # WAV bytes (16 kHz mono), null when missing
+    ("image", MEDIA),               # {bytes: PNG, path: null}, null when missing
+    ("audio", MEDIA),               # {bytes: WAV (16 kHz mono), path: null}, null when missing
     ("text", pa.string()),          # null when missing
     ("image_id", pa.string()),
     ("clip_id", pa.string()),
@@ -95,7 +113,8 @@ VARIANT_ROWS = pa.schema([
     ("label_switched", pa.bool_()),     # any modality switched (conflict rows are not switched)
     ("conflict_modality", pa.string()),  # modality replaced by the next class's item, or null
     ("missing_modalities", pa.list_(pa.string())),  # dropped modalities ([] if none)
-])  # fmt: skip
+]), media={"image": {"_type": "Image"}, "audio": {"_type": "Audio", "sampling_rate": 16000}},
+    nullable_ints=("image_severity",))  # fmt: skip
 
 # stage 7
 PREDICTIONS = pa.schema([

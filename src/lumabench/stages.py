@@ -11,8 +11,9 @@ from pathlib import Path
 
 from lumabench.paths import Paths
 
-#: a command's options: variant, method (str) and training seed (int; `--help` shows it as "<seed>")
-Opts = dict[str, str | int]
+#: a command's options: variant, method (str) and training seed (int; `--help` shows it as "<seed>"),
+#: or for `train` the lists `methods` and `seeds` (one job trains each pair)
+Opts = dict[str, str | int | tuple]
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,26 @@ class Stage:
     inputs: Callable[[Paths, Opts], list[Path]]
     outputs: Callable[[Paths, Opts], list[Path]]
     gpu: bool = False
+    entry: str = "run"  # the module's function the CLI calls with (params, paths, **opts)
 
 
 def _v(o: Opts) -> str:
     return str(o["variant"])
+
+
+def _trained(p: Paths, o: Opts) -> list[Path]:
+    """A train call's outputs: the files of each (method, seed) it names (`methods` x `seeds`, or one
+    `method` and `seed`), or with the variant alone the variant's three result folders."""
+    if "method" not in o and "methods" not in o:
+        return p.trained(_v(o))
+    methods = o["methods"] if "methods" in o else (o["method"],)
+    seeds = o["seeds"] if "seeds" in o else (o["seed"],)
+    return [
+        f
+        for m in methods  # type: ignore[union-attr]
+        for s in seeds  # type: ignore[union-attr]
+        for f in (p.model(_v(o), str(m), s), p.predictions(_v(o), str(m), s), p.metrics(_v(o), str(m), s))
+    ]
 
 
 STAGES: tuple[Stage, ...] = (
@@ -78,14 +95,20 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "train", "lumabench.train",
-        "Train one method on one variant with one training seed; write checkpoint, predictions and metrics.",
-        ("profile", "seed", "train", "methods", "profiles"),
+        "Train methods on one variant, once per training seed; write checkpoints, predictions and metrics.",
+        ("profile", "seed", "run", "train", "methods", "profiles"),
         lambda p, o: [p.variant(_v(o))],
-        lambda p, o: [
-            p.model(_v(o), str(o["method"]), o["seed"]),
-            p.predictions(_v(o), str(o["method"]), o["seed"]),
-            p.metrics(_v(o), str(o["method"]), o["seed"]),
-        ],
+        _trained,
+        gpu=True,
+        entry="run_many",
+    ),
+    Stage(
+        "robustness", "lumabench.robustness",
+        "Train on modality set A, deploy on set B: the A→B matrices of the fused methods, "
+        "self-distillation and WiSE-FT (params.yaml `robustness`, on its variant).",
+        ("profile", "seed", "run", "train", "methods", "robustness", "profiles"),
+        lambda p, o: [p.variants],
+        lambda p, o: [p.robustness],
         gpu=True,
     ),
     Stage(

@@ -1,7 +1,11 @@
-"""Stage 7, `lumabench train -v VARIANT -m METHOD [-s SEED]`: fit one method, predict test and OOD, score.
+"""Stage 7, `lumabench train -v VARIANT [-m METHOD ...] [-s SEED ...]`: fit, predict, score.
 
-Writes the checkpoint (results/<profile>/models/V/M/seed-S.pt), one prediction row per test and OOD
-sample (results/<profile>/predictions/V/M/seed-S.parquet) and the metrics JSON
+One process trains every given method x training seed of one variant in turn (default: the grid's
+`run.methods` x `run.seeds`) over the variant's tensors, decoded once: on the mini corpus most
+models train in seconds, and a process per model spent more time starting Python and torch and
+loading data than training. Each (method, seed) is the same computation as a process of its own and
+writes the same bytes. For each it writes the checkpoint (results/<profile>/models/V/M/seed-S.pt),
+one prediction row per test and OOD sample (results/<profile>/predictions/V/M/seed-S.parquet) and the metrics JSON
 (results/<profile>/metrics/V/M/seed-S.json) that the report stage reads. S is the training seed
 (initialisation, data order, dropout and noise draws); the data and the validation split depend only
 on the data seed `seed`. On CPU a rerun gives byte-identical checkpoint, predictions and metrics
@@ -232,7 +236,9 @@ def build_method(params: Params, method: str, text_dim: int, device: torch.devic
     if spec.kind not in registry:
         raise ParamsError(f"methods.{method}.kind: unknown kind {spec.kind!r}; known: {', '.join(sorted(registry))}")
     cls = registry[spec.kind]
-    return cls(spec, params.train, luma_classes.N_ID, text_dim, device, seed, (method,))
+    # an entry that evaluates another method's model (`weights_from`) trains, if it must, under that
+    # method's key: the same initial weights and batch order, so the same model
+    return cls(spec, params.train, luma_classes.N_ID, text_dim, device, seed, (spec.weights_from or method,))
 
 
 def declared_source(params: Params, variant: str) -> str | None:
@@ -242,32 +248,40 @@ def declared_source(params: Params, variant: str) -> str | None:
 
 
 def model_source(params: Params, paths: Paths, variant: str, method: str, seed: int) -> tuple[str, Path] | None:
-    """(source variant, checkpoint) when `variant` evaluates another variant's model, else None.
+    """(source, checkpoint) when the model to evaluate was trained already, else None (train here).
 
-    A definition with `model_from: SOURCE` changes only test/OOD data. Its train split must then be
-    byte-identical to SOURCE's (checked: anything else would evaluate a model of other data), and
-    since initialisation and data order depend on (training seed, method) only, SOURCE's model is
-    exactly the model training here would give. If SOURCE (or its checkpoint) is not there yet (DVC
-    runs stages in its own order) the model is trained here instead, with the same result.
+    Two declarations make a model someone else's:
+    - a variant definition with `model_from: SOURCE` changes only test/OOD data. Its train split must
+      then be byte-identical to SOURCE's (checked: anything else would evaluate a model of other
+      data), and since initialisation and data order depend on (training seed, method) only,
+      SOURCE's model is exactly the model training here would give;
+    - a method with `weights_from: OTHER` differs from OTHER only in test-time settings (checked
+      when params load), so OTHER's model of the same variant and seed is its model.
+    If the checkpoint is not there yet (DVC runs stages in its own order) the same model is trained
+    here instead, with the same result.
     """
+    trainer = params.methods[method].weights_from or method
     src = declared_source(params, variant)
-    if not src:
+    if src:
+        mine, theirs = paths.variant(variant) / "train.parquet", paths.variant(src) / "train.parquet"
+        if not theirs.is_file():
+            log.info("%s: variant %s is not built; training the same model here", variant, src)
+            return None
+        if lio.sha256_file(mine) != lio.sha256_file(theirs):
+            raise InputError(
+                f"{variant} says model_from: {src}, but its train split differs from {src}'s",
+                mine,
+                f"remove model_from from variants.definitions of {variant.split(LEVEL_SEP)[0]}, "
+                "or rebuild both variants",
+            )
+    where = src or variant
+    if where == variant and trainer == method:
         return None
-    mine, theirs = paths.variant(variant) / "train.parquet", paths.variant(src) / "train.parquet"
-    if not theirs.is_file():
-        log.info("%s: variant %s is not built; training the same model here", variant, src)
-        return None
-    if lio.sha256_file(mine) != lio.sha256_file(theirs):
-        raise InputError(
-            f"{variant} says model_from: {src}, but its train split differs from {src}'s",
-            mine,
-            f"remove model_from from variants.definitions of {variant.split(LEVEL_SEP)[0]}, or rebuild both variants",
-        )
-    ckpt = paths.model(src, method, seed)
+    ckpt = paths.model(where, trainer, seed)
     if not ckpt.is_file():
-        log.info("%s: %s has no %s model for seed %d yet; training the same model here", variant, src, method, seed)
+        log.info("%s: %s has no %s model for seed %d yet; training the same model here", variant, where, trainer, seed)
         return None
-    return src, ckpt
+    return f"{where}/{trainer}", ckpt
 
 
 def _same_scaling(a: Normaliser | None, b: Normaliser) -> bool:
@@ -281,6 +295,10 @@ def _same_scaling(a: Normaliser | None, b: Normaliser) -> bool:
     return bool(np.allclose(x, y, rtol=1e-9, atol=0.0))
 
 
+def _variant_of(source: str) -> str:
+    return source.rpartition("/")[0] or source
+
+
 def reuse(model: Method, source: tuple[str, Path], normaliser: Normaliser) -> FitReport:
     """Load the source variant's checkpoint into `model`; its fit report stands for this variant's."""
     src, path = source
@@ -288,9 +306,12 @@ def reuse(model: Method, source: tuple[str, Path], normaliser: Normaliser) -> Fi
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         model.load(ckpt)
     except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as exc:
-        raise InputError(f"unreadable checkpoint ({exc})", path, f"re-run `lumabench train -v {src}`") from exc
+        fix = f"re-run `lumabench train -v {_variant_of(src)}`"
+        raise InputError(f"unreadable checkpoint ({exc})", path, fix) from exc
     if not _same_scaling(model.normaliser, normaliser):
-        raise InputError("the checkpoint was fitted on other train data", path, f"re-run `lumabench train -v {src}`")
+        raise InputError(
+            "the checkpoint was fitted on other train data", path, f"re-run `lumabench train -v {_variant_of(src)}`"
+        )
     model.module.to(model.device)
     fit = dict(ckpt.get("fit") or {})
     return FitReport(
@@ -301,19 +322,65 @@ def reuse(model: Method, source: tuple[str, Path], normaliser: Normaliser) -> Fi
     )
 
 
-def run(params: Params, paths: Paths, variant: str, method: str, seed: int | None = None) -> dict[str, Any]:
-    """Train `method` on `variant` with training seed `seed` (default: the first of `run.seeds`);
-    write checkpoint, predictions and metrics; return the metrics."""
+def load_variant(params: Params, paths: Paths, variant: str) -> dict[str, SplitTensors]:
+    """The variant's train, test and OOD tensors (decoded once, or read from the tensor cache)."""
+    return {s: load_split(paths, variant, s, params.train, params.features) for s in ("train", "test", "ood")}
+
+
+def _check_job(params: Params, method: str, seed: int) -> None:
     if method not in params.methods:
         raise ParamsError(f"unknown method {method!r}; known: {', '.join(params.methods)}", fix="see params.yaml")
-    seed = params.run.seeds[0] if seed is None else int(seed)
     if seed < 0:
         raise ParamsError(f"training seed must be >= 0, got {seed}", fix="pass a non-negative --seed")
+
+
+def run_many(
+    params: Params,
+    paths: Paths,
+    variant: str,
+    methods: list[str] | tuple[str, ...] | None = None,
+    seeds: list[int] | tuple[int, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """Train every method x seed on `variant` in this process (default: the grid's, `run.methods_for`).
+
+    Every name and seed is checked before any training, the tensors are loaded once, and each job
+    writes its own output set as soon as it is done, so a killed process keeps the finished ones.
+    """
+    methods = list(methods or params.run.methods_for(variant))
+    seeds = [int(s) for s in (seeds or params.run.seeds)]
+    for m in methods:
+        for s in seeds:
+            _check_job(params, m, s)
+            output_set(paths, variant, m, s)
+    # a method that evaluates another's model (`weights_from`) runs after it, to load, not retrain, it
+    order = sorted(dict.fromkeys(methods), key=lambda m: params.methods[m].weights_from is not None)
+    jobs = [(m, s) for m in order for s in dict.fromkeys(seeds)]
+    data = load_variant(params, paths, variant)
+    out = []
+    for i, (m, s) in enumerate(jobs, 1):
+        log.info("[%d/%d] %s: %s, seed %d", i, len(jobs), variant, m, s)
+        out.append(run(params, paths, variant, m, s, data=data))
+    return out
+
+
+def run(
+    params: Params,
+    paths: Paths,
+    variant: str,
+    method: str,
+    seed: int | None = None,
+    data: dict[str, SplitTensors] | None = None,
+) -> dict[str, Any]:
+    """Train `method` on `variant` with training seed `seed` (default: the first of `run.seeds`);
+    write checkpoint, predictions and metrics; return the metrics. `data` is the variant's
+    `load_variant` (loaded here when not given)."""
+    seed = params.run.seeds[0] if seed is None else int(seed)
+    _check_job(params, method, seed)
     spec = params.methods[method]
     cfg = params.train
     outputs = output_set(paths, variant, method, seed)
     device = torch.device(resolve_device(cfg.device, "train.device"))
-    data = {s: load_split(paths, variant, s, cfg, params.features) for s in ("train", "test", "ood")}
+    data = data if data is not None else load_variant(params, paths, variant)
     usable = data["train"].present_any(spec.modalities)
     if usable.sum() < 2:
         raise InputError(
@@ -353,6 +420,7 @@ def run(params: Params, paths: Paths, variant: str, method: str, seed: int | Non
         "train": {
             # the declared source, whether its checkpoint was loaded or the same model trained here
             "model_from": declared_source(params, variant),
+            "weights_from": spec.weights_from,
             "seconds": round(report.seconds, 2) if cfg.record_seconds else None,
             "epochs": report.epochs,
             "best_epoch": report.best_epoch,

@@ -1,8 +1,15 @@
+# The human decisions annotate reads (`annotate.overrides` with the profile's overlay), when set:
+# an input, so a decision written by `lumabench label` re-runs annotate and what depends on it;
+# dvc.yaml declares the same file (annotations/<profile>.csv).
+OVERRIDES = section("annotate").get("overrides") or []
+
+
 rule annotate:
     input:
         f"{DATA}/raw",
         f"{DATA}/interim/audio",
         f"{DATA}/interim/text/generated.parquet",
+        OVERRIDES,
     output:
         directory(f"{DATA}/interim/accepted"),
     params:

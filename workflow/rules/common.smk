@@ -10,6 +10,15 @@ BENCH = f"{RESULTS}/benchmarks"
 GPU = 1 if PROFILE == "full" else 0
 
 
+def overlay_leaves(node, prefix=""):
+    """(dotted key, value) of every leaf of a profile overlay, as lumabench.params.overlay_leaves."""
+    out = []
+    for key, value in node.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        out += overlay_leaves(value, dotted) if isinstance(value, dict) else [(dotted, value)]
+    return out
+
+
 def section(name):
     """The params.yaml section `name` with the selected profile's overlay applied.
 
@@ -19,8 +28,7 @@ def section(name):
     import copy
 
     out = copy.deepcopy(config.get(name))
-    overlay = (config.get("profiles") or {}).get(PROFILE) or {}
-    for key, value in overlay.items():
+    for key, value in overlay_leaves((config.get("profiles") or {}).get(PROFILE) or {}):
         first, _, rest = key.partition(".")
         if first != name:
             continue
@@ -44,12 +52,44 @@ RUN = run_section()
 VARIANTS = RUN["variants"]
 METHODS = RUN["methods"]
 SEEDS = RUN["seeds"]
+TRAIN_JOBS = RUN.get("train_jobs", "model")
+TRAIN_THREADS = int(RUN.get("train_threads", 2))
+
+
+def methods_for(variant):
+    """The methods the grid trains or evaluates on `variant` (`run.variant_methods`, else `run.methods`)."""
+    chosen = RUN.get("variant_methods") or {}
+    return chosen.get(variant, chosen.get(variant.split("-", 1)[0], METHODS))
+
+
+CELLS = [(v, m, s) for v in VARIANTS for m in methods_for(v) for s in SEEDS]
+
+
+def trained(kind, ext):
+    """What the report reads: per-variant folders (train_jobs: variant) or one file per grid cell."""
+    if TRAIN_JOBS == "variant":
+        return [f"{RESULTS}/{kind}/{v}" for v in VARIANTS]
+    return [f"{RESULTS}/{kind}/{v}/{m}/seed-{s}.{ext}" for v, m, s in CELLS]
 
 
 def model_source(variant, method, seed):
-    """The model file a `model_from` variant evaluates ([] when the variant trains its own)."""
+    """The model file a job evaluates instead of training ([] when it trains its own): its variant's
+    `model_from` source, and for a method with `weights_from` that method's model."""
     base = variant.split("-", 1)[0]
     source = ((config["variants"].get("definitions") or {}).get(base) or {}).get("model_from")
-    if not source:
+    trainer = section("methods")[method].get("weights_from") or method
+    if not source and trainer == method:
         return []
-    return [f"{RESULTS}/models/{source}/{method}/seed-{seed}.pt"]
+    return [f"{RESULTS}/models/{source or variant}/{trainer}/seed-{seed}.pt"]
+
+def variant_sources(variant):
+    """The models folder of the variant a `model_from` variant evaluates ([] when it trains its own)."""
+    base = variant.split("-", 1)[0]
+    source = ((config["variants"].get("definitions") or {}).get(base) or {}).get("model_from")
+    return [f"{RESULTS}/models/{source}"] if source else []
+
+
+# variants whose models `model_from` variants evaluate
+MODEL_SOURCES = {
+    d.get("model_from") for d in (config["variants"].get("definitions") or {}).values() if isinstance(d, dict)
+} - {None}

@@ -1,17 +1,8 @@
 rule report:
     input:
-        metrics=expand(
-            f"{RESULTS}/metrics/{{variant}}/{{method}}/seed-{{seed}}.json",
-            variant=VARIANTS,
-            method=METHODS,
-            seed=SEEDS,
-        ),
-        predictions=expand(
-            f"{RESULTS}/predictions/{{variant}}/{{method}}/seed-{{seed}}.parquet",
-            variant=VARIANTS,
-            method=METHODS,
-            seed=SEEDS,
-        ),
+        metrics=trained("metrics", "json"),
+        predictions=trained("predictions", "parquet"),
+        robustness=f"{RESULTS}/robustness",
     output:
         tables=directory(f"{RESULTS}/tables"),
         figures=directory(f"{RESULTS}/figures"),

@@ -2,10 +2,15 @@
 
 Each item gets one decision. Automatic filters run first (texts: garbage, length, own class,
 other classes; clips: duration, silence, clipping, alignment score, recognition; images: none per
-item). Human decisions from `annotate.overrides` then replace automatic ones: a human reject drops
-the item before duplicate removal (so its twin can survive), a human accept keeps it whatever the
-filters said, and it is never removed as a duplicate. Duplicate removal runs last: near-duplicate
-texts (MinHash) keep the first by id; duplicate images keep the test-pool copy.
+item). Human decisions from `annotate.overrides` (if that file exists) then replace automatic
+ones: a human reject drops the item before duplicate removal (so its twin can survive), a human
+accept keeps it whatever the filters said, and it is never removed as a duplicate. Duplicate
+removal runs last: near-duplicate texts (MinHash) keep the first by id; duplicate images keep the
+test-pool copy.
+
+Beside the accepted tables, `verdicts.parquet` holds one row per item: its automatic verdict and
+reason (before human decisions), what the recogniser heard (clips), and the final decision; it is
+what `lumabench label` shows, and the log gives the rejection rate per filter and per voice.
 
 Outputs are written together (one atomic directory swap); if an in-distribution class ends up
 with fewer items than the variants need, the stage fails naming the class, the counts and the
@@ -16,15 +21,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
-from lumabench.annotate.audio_filters import check_clip, measure, read_mono, recognise
+from lumabench.annotate.audio_filters import Heard, check_clip, measure, read_mono, recognise
 from lumabench.annotate.image_filters import duplicates, load_rgb, phash, pixel_sha256
 from lumabench.annotate.minhash import near_duplicates
 from lumabench.annotate.overrides import Decision, read_overrides
+from lumabench.annotate.rates import by_filter, by_voice
 from lumabench.annotate.text_filters import check_text
 from lumabench.classes import ID_CLASSES, NAMES
 from lumabench.errors import InputError, LumabenchError
@@ -32,7 +38,7 @@ from lumabench.io import atomic_dir, read_parquet, write_parquet
 from lumabench.logs import progress
 from lumabench.params import MODALITIES, Params
 from lumabench.paths import Paths
-from lumabench.schemas import CLIPS, GENERATED, IMAGES, MANIFEST, REJECTED
+from lumabench.schemas import CLIPS, GENERATED, IMAGES, MANIFEST, REJECTED, VERDICTS
 from lumabench.seeding import rng
 
 log = logging.getLogger(__name__)
@@ -46,6 +52,16 @@ class Rejection:
 
 
 Decisions = dict[tuple[str, str], Decision]
+ID_COLUMN = {"image": "image_id", "audio": "clip_id", "text": "text_id"}
+
+
+@dataclass
+class Checked:
+    """One modality's outcome: final rejections, the automatic ones behind them, what was heard."""
+
+    rejected: dict[str, Rejection]
+    auto: dict[str, Rejection]
+    heard: dict[str, Heard] = field(default_factory=dict)
 
 
 def _human(modality: str, auto: dict[str, Rejection], decisions: Decisions) -> tuple[dict[str, Rejection], set[str]]:
@@ -64,8 +80,8 @@ def _human(modality: str, auto: dict[str, Rejection], decisions: Decisions) -> t
 
 
 # ------------------------------------------------------------------ per modality
-def filter_texts(rows: list[dict], params: Params, decisions: Decisions) -> dict[str, Rejection]:
-    """text_id -> rejection for every text that is not accepted."""
+def filter_texts(rows: list[dict], params: Params, decisions: Decisions) -> Checked:
+    """The rejection of every text that is not accepted (and the automatic verdicts)."""
     cfg = params.annotate.text
     auto: dict[str, Rejection] = {}
     for r in rows:
@@ -83,12 +99,14 @@ def filter_texts(rows: list[dict], params: Params, decisions: Decisions) -> dict
     )
     for j, (i, sim) in dups.items():
         if alive[j][0] not in forced:
-            rejected[alive[j][0]] = Rejection("near_duplicate", f"Jaccard {sim:.2f} with {alive[i][0]}")
-    return rejected
+            rejected[alive[j][0]] = auto[alive[j][0]] = Rejection(
+                "near_duplicate", f"Jaccard {sim:.2f} with {alive[i][0]}"
+            )
+    return Checked(rejected, auto)
 
 
-def filter_audio(rows: list[dict], params: Params, paths: Paths, decisions: Decisions) -> dict[str, Rejection]:
-    """clip_id -> rejection for every clip that is not accepted (a clip path leaving the project is an error)."""
+def filter_audio(rows: list[dict], params: Params, paths: Paths, decisions: Decisions) -> Checked:
+    """The rejection of every clip that is not accepted (a clip path leaving the project is an error)."""
     cfg = params.annotate.audio
     auto: dict[str, Rejection] = {}
     to_hear: list[tuple[str, Path, str]] = []
@@ -104,19 +122,26 @@ def filter_audio(rows: list[dict], params: Params, paths: Paths, decisions: Deci
             auto[r["clip_id"]] = Rejection(*failed)
         elif cfg.recognition_check:
             to_hear.append((r["clip_id"], path, r["label"]))
+    heard: dict[str, Heard] = {}
     if to_hear:
-        heard = recognise([(c, p) for c, p, _ in to_hear], params.seed, params.annotate.workers)
-        for (cid, _, label), got in zip(to_hear, heard, strict=True):
-            if got != label:
-                what = f"heard {got!r}" if got else "heard no class word"
-                auto[cid] = Rejection("recognition", f"{what}, expected {label!r}")
+        ratio = cfg.recognition_log10_ratio
+        results = recognise(to_hear, params.seed, params.annotate.workers, ratio)
+        for (cid, _, label), got in zip(to_hear, results, strict=True):
+            heard[cid] = got
+            if got.word is None:
+                auto[cid] = Rejection("recognition", f"heard no class word, expected {label!r}")
+            elif got.confirmed:
+                auto[cid] = Rejection(
+                    "recognition", f"heard {got.word!r}, expected {label!r} (likelihood ratio above 1e{ratio:g})"
+                )
     rejected, _ = _human("audio", auto, decisions)
-    return rejected
+    return Checked(rejected, auto, heard)
 
 
-def filter_images(rows: list[dict], params: Params, paths: Paths, decisions: Decisions) -> dict[str, Rejection]:
-    """image_id -> rejection for every image that is not accepted (a path leaving the project is an error)."""
+def filter_images(rows: list[dict], params: Params, paths: Paths, decisions: Decisions) -> Checked:
+    """The rejection of every image that is not accepted (a path leaving the project is an error)."""
     rejected, forced = _human("image", {}, decisions)
+    auto: dict[str, Rejection] = {}
     alive = [r for r in rows if r["image_id"] not in rejected]
     shas, hashes = [], []
     for r in progress(alive, desc="annotate: images", unit="img"):
@@ -129,8 +154,8 @@ def filter_images(rows: list[dict], params: Params, paths: Paths, decisions: Dec
     dmax = params.annotate.image.near_duplicate_hamming
     for i, (filt, k) in duplicates(ids, pools, shas, hashes, dmax, protected).items():
         what = "same pixels as" if filt == "exact_duplicate" else f"perceptual hash within {dmax} bits of"
-        rejected[ids[i]] = Rejection(filt, f"{what} {ids[k]} ({pools[k]} pool)")
-    return rejected
+        rejected[ids[i]] = auto[ids[i]] = Rejection(filt, f"{what} {ids[k]} ({pools[k]} pool)")
+    return Checked(rejected, auto)
 
 
 # ------------------------------------------------------------------ inputs
@@ -239,6 +264,51 @@ def _summary(items: dict[str, list[dict]], rejected: dict[str, dict[str, Rejecti
         )
 
 
+def _log_rates(verdicts: list[dict]) -> None:
+    """Rejection rate per filter (share of the modality's items) and per voice (clips)."""
+    log.info("rejection rate per filter:")
+    for r in by_filter(verdicts):
+        log.info("  %-5s %-16s %5d of %5d (%.1f%%)", r["modality"], r["filter"], r["rejected"], r["total"],
+                 100 * r["rate"])  # fmt: skip
+    voices = by_voice(verdicts)
+    if voices:
+        log.info("clip rejection rate per voice:")
+    for r in voices:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(r["filters"].items()))
+        log.info("  %-30s %4d of %4d (%.1f%%)%s", r["voice"], r["rejected"], r["total"], 100 * r["rate"],
+                 f": {parts}" if parts else "")  # fmt: skip
+
+
+def _corpus(modality: str, row: dict) -> str:
+    """The source an item comes from, as the labelling page filters by it."""
+    if modality == "image":
+        return f"{row['source']}/{row['pool']}"
+    if modality == "audio":
+        return row["corpus"] or ""
+    return row["backend"] or ""
+
+
+def verdict_rows(items: dict[str, list[dict]], checked: dict[str, Checked], decisions: Decisions) -> list[dict]:
+    """One row per item: automatic verdict, what was heard, final decision and who made it (VERDICTS)."""
+    rows = []
+    for modality in MODALITIES:
+        c = checked[modality]
+        for r in items[modality]:
+            item = r[ID_COLUMN[modality]]
+            auto, final, heard = c.auto.get(item), c.rejected.get(item), c.heard.get(item)
+            human = decisions.get((modality, item))
+            rows.append({
+                "modality": modality, "item_id": item, "label": r["label"], "corpus": _corpus(modality, r),
+                "voice": r.get("speaker") if modality == "audio" else None,
+                "auto_filter": auto.filter if auto else None, "auto_reason": auto.reason if auto else None,
+                "heard": heard.word if heard else None,
+                "decision": "reject" if final else "accept",
+                "decided_by": final.decided_by if final else (human.annotator if human else "auto"),
+                "final_filter": final.filter if final else None,
+            })  # fmt: skip
+    return rows
+
+
 def run(params: Params, paths: Paths) -> None:
     """Filter every modality, apply human decisions, check counts, write interim/accepted/."""
     manifest = read_parquet(paths.manifest, MANIFEST)
@@ -259,15 +329,22 @@ def run(params: Params, paths: Paths) -> None:
             "audio": {r["clip_id"] for r in items["audio"]},
             "text": {r["text_id"] for r in items["text"]},
         }
-        decisions = read_overrides(_resolve(paths.root, params.annotate.overrides), known)
-        log.info("applying %d human decisions from %s", len(decisions), params.annotate.overrides)
-    rejected = {
+        source = _resolve(paths.root, params.annotate.overrides)
+        if source.exists():
+            decisions = read_overrides(source, known)
+            log.info("applying %d human decisions from %s", len(decisions), params.annotate.overrides)
+        else:
+            log.warning("no human decisions: %s does not exist (`lumabench label` writes it)", source)
+    checked = {
         "text": filter_texts(items["text"], params, decisions),
         "audio": filter_audio(items["audio"], params, paths, decisions),
         "image": filter_images(items["image"], params, paths, decisions),
     }
+    rejected = {m: c.rejected for m, c in checked.items()}
     report = _report(items, rejected)
+    verdicts = verdict_rows(items, checked, decisions)
     _summary(items, rejected)
+    _log_rates(verdicts)
     short = _shortfalls(items, rejected, params)
     if short:
         kept = paths.cache / "annotate" / "report.parquet"
@@ -286,4 +363,5 @@ def run(params: Params, paths: Paths) -> None:
         write_parquet(tmp / "audio.parquet", pa.Table.from_pylist(keep["audio"], schema=CLIPS), CLIPS)
         write_parquet(tmp / "text.parquet", pa.Table.from_pylist(keep["text"], schema=GENERATED), GENERATED)
         write_parquet(tmp / "report.parquet", report, REJECTED)
+        write_parquet(tmp / "verdicts.parquet", pa.Table.from_pylist(verdicts, schema=VERDICTS), VERDICTS)
     log.info("wrote %s", paths.accepted)

@@ -56,23 +56,42 @@ def check_clip(stats: ClipStats, align_score: float | None, cfg: AudioFilter) ->
 
 
 # ------------------------------------------------------------------ recognition, in worker processes
+@dataclass(frozen=True)
+class Heard:
+    """What the recogniser heard in a clip, and whether that overrules the expected class.
+
+    `confirmed` is true when the heard class is another class than the expected one and still wins
+    the two-class decode that favours the expected class by the likelihood-ratio threshold.
+    """
+
+    word: str | None
+    confirmed: bool = False
+
+
 _RECOGNIZER = None
 
 
-def _hear_one(item: tuple[str, str, int]) -> str | None:
+def _hear_one(item: tuple[str, str, str | None, int, float]) -> Heard:
     global _RECOGNIZER
     from lumabench.annotate.recognize import ClassWordRecognizer
 
-    clip_id, path, seed = item
+    clip_id, path, expected, seed, log10_ratio = item
     if _RECOGNIZER is None:
         _RECOGNIZER = ClassWordRecognizer()
     audio, sr = read_mono(Path(path))
-    return _RECOGNIZER.hear(audio, sr, rng(seed, "annotate", "recognize", clip_id))
+    data = _RECOGNIZER.pcm(audio, sr, rng(seed, "annotate", "recognize", clip_id))
+    word = _RECOGNIZER.hear_pcm(data)
+    if expected is None or word is None or word == expected:
+        return Heard(word)
+    return Heard(word, _RECOGNIZER.heard_despite(data, expected, word, log10_ratio))
 
 
-def recognise(items: Sequence[tuple[str, Path]], seed: int, workers: int) -> list[str | None]:
-    """The class heard in each (clip_id, path), in order; each result depends only on its clip."""
-    jobs = [(cid, str(p), seed) for cid, p in items]
+def recognise(
+    items: Sequence[tuple[str, Path, str | None]], seed: int, workers: int, log10_ratio: float = 0.0
+) -> list[Heard]:
+    """What each (clip_id, path, expected class or None) sounds like, in order; each result depends
+    only on its clip, its expected class and the threshold."""
+    jobs = [(cid, str(p), exp, seed, float(log10_ratio)) for cid, p, exp in items]
     n = workers or os.cpu_count() or 1
     if n == 1 or len(jobs) < 64:
         return [_hear_one(j) for j in progress(jobs, desc="annotate: recognition", unit="clip")]

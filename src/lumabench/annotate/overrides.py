@@ -1,8 +1,9 @@
 """Human decisions: a CSV or Parquet table that overrides the automatic decision per item.
 
 Columns: item_id, decision (accept | reject), annotator, note; an optional `modality` column
-(image | audio | text) settles ids that occur in more than one modality. Rows are applied in
-file order, so a later row for the same item wins and a labelling pass replays exactly.
+(image | audio | text) settles ids that occur in more than one modality; other columns (the
+`decided_at` that `lumabench label` writes, see lumabench.label.store) are ignored. Rows are applied
+in file order, so a later row for the same item wins and a labelling pass replays exactly.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ order, mixed precision on CUDA only. Ensembles train as `streams` independent me
 forward: each member has its own data order, loss and early-stopping checkpoint. A method that takes
 several optimiser steps per batch (e.g. MLA's alternating unimodal steps) overrides `substeps`
 instead of writing its own loop, so every method keeps the same schedule, early stopping and checks.
+Modality-augmented self-distillation (`distill` in a fused method's spec; `distillation`) is an
+option of this loop too: a method only says which logits its fusion gives (`distill_logits`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from lumabench.determinism import bf16_autocast, cpu_bf16_is_fast
 from lumabench.errors import TrainingError
 from lumabench.logs import progress
 from lumabench.methods.cuda_graph import GraphedStep
+from lumabench.methods.losses import distillation_kl
+from lumabench.modality_sets import random_subset_mask, restrict_batch
 from lumabench.params import Method as MethodSpec
 from lumabench.params import Train
 from lumabench.seeding import int_seed
@@ -176,9 +180,56 @@ class Method(ABC):
         Override to take several steps per batch (each `SubStep` is one zero-grad / backward /
         optimiser step; see `SubStep`). Forwards run under `autocast()`. `progress` in [0, 1) is the
         batch's position in its epoch (index / batches per epoch); it advances only on eager steps,
-        so a method that reads it sets `cuda_graphs_supported = False`.
+        so a method that reads it sets `cuda_graphs_supported = False`. With `distill` in the
+        method's spec the step's loss also holds the self-distillation term (`distillation`).
         """
-        yield SubStep(self.loss(batch, epoch))
+        loss = self.loss(batch, epoch)
+        if self.spec.distill is not None:
+            loss = loss + self.distillation(batch)
+        yield SubStep(loss)
+
+    def distill_logits(self, batch: Batch) -> torch.Tensor:
+        """Logits of the fused prediction in a training forward, differentiable, [streams, B, C].
+
+        What self-distillation compares between the full input and a modality subset (a method that
+        supports `distill` defines it; absent modalities of `batch.mask` are left out of the fusion).
+        """
+        raise TrainingError(
+            f"method kind {self.kind!r} has no fused logits for self-distillation",
+            fix=f"remove `distill` from the {'/'.join(self.key)} entry of params.yaml `methods`",
+        )
+
+    def distillation(self, batch: Batch, subset: torch.Tensor | None = None) -> torch.Tensor:
+        """λ · mean over rows of KL(stop-grad softmax(f(x_A)/T) ‖ softmax(f(x_S)/T)), per stream [streams].
+
+        Modality-augmented self-distillation (McKinzie et al., ICML 2023): the teacher is the model's
+        own prediction on the row's modalities A (no gradient), the student its prediction on a random
+        non-empty subset S (`subset`, [..., V] like `batch.mask`; drawn per row when None), with the
+        modalities outside S absent. Both forwards draw the same dropout masks (the generator is
+        replayed), so the term measures only what leaving modalities out changes: it is exactly 0
+        when S = A.
+        """
+        d = self.spec.distill
+        if d is None:
+            raise TrainingError(f"{'/'.join(self.key)}: distillation asked of a method without `distill`")
+        if subset is None:
+            subset = random_subset_mask(batch.mask)
+        with self._replayed_rng(), torch.no_grad():
+            teacher = self.distill_logits(batch)
+        student = self.distill_logits(restrict_batch(batch, subset))
+        return d.weight * distillation_kl(teacher, student, d.temperature).mean(-1)
+
+    @contextlib.contextmanager
+    def _replayed_rng(self) -> Iterator[None]:
+        """Run a block, then put the generators back where they were before it (the next block
+        draws the same numbers)."""
+        cuda = self.device.type == "cuda"
+        cpu_state = torch.get_rng_state()
+        cuda_state = torch.cuda.get_rng_state(self.device) if cuda else None
+        yield
+        torch.set_rng_state(cpu_state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state(cuda_state, self.device)
 
     def step_key(self, epoch: int) -> Hashable:
         """What `loss(batch, epoch)` takes from `epoch` as a Python value; a captured CUDA-graph step
@@ -344,6 +395,10 @@ class Method(ABC):
         if not self.cuda_graphs_supported:
             log.warning("%s: train.cuda_graphs is not supported by method kind %r; training runs eagerly",
                         "/".join(self.key), self.kind)  # fmt: skip
+            return eager
+        if self.spec.distill is not None:  # it replays the generator state, which a graph cannot capture
+            log.warning("%s: train.cuda_graphs is not supported with `distill`; training runs eagerly",
+                        "/".join(self.key))  # fmt: skip
             return eager
         graphed = GraphedStep(eager, opt)
         self.graphed = graphed  # replay and capture counts, for tests and benchmarks

@@ -22,6 +22,7 @@ from lumabench.methods.mc_dropout import sampled_prediction
 from lumabench.methods.registry import register
 from lumabench.models.encoders import MultiModalNet
 from lumabench.models.ensemble import EnsembleNet
+from lumabench.models.fusion import masked_mean
 from lumabench.seeding import int_seed
 
 
@@ -38,7 +39,8 @@ class DeepEnsemble(Method):
         for i in range(self.spec.members):
             torch.manual_seed(int_seed(self.seed, "train", *self.key, "member", i))
             net = MultiModalNet(
-                self.modalities, self.n_classes, self.spec.dropout, self.text_dim, True, self.audio_shape
+                self.modalities, self.n_classes, self.spec.dropout, self.text_dim, True, self.audio_shape,
+                self.cfg.conv_width,
             )
             members.append(net)
         return EnsembleNet(members, self.cfg.ensemble_conv)
@@ -61,6 +63,13 @@ class DeepEnsemble(Method):
 
     def val_loss(self, batch: Batch) -> torch.Tensor:
         return self._member_losses(batch, per_member=False).sum(1)
+
+    def distill_logits(self, batch: Batch) -> torch.Tensor:
+        """Each member's fused logits (mean over the present modalities) on its own rows, [M, B, C]."""
+        logits, _ = self.module(batch.inputs, per_member=True)  # [M, V, B, C]
+        m, v, b, c = logits.shape
+        fused = masked_mean(logits.transpose(0, 1).reshape(v, m * b, c), batch.mask.reshape(m * b, v))
+        return fused.view(m, b, c)
 
     def predict(self, batch: Batch) -> Prediction:
         logits, sigma = self.module(batch.inputs, per_member=False)  # eval mode: dropout off

@@ -104,6 +104,7 @@ class EAUNet(nn.Module):
         dropout: float,
         text_dim: int,
         audio_shape: tuple[int, int],
+        conv_width: float = 1.0,
     ) -> None:
         super().__init__()
         self.modalities = list(modalities)
@@ -112,7 +113,7 @@ class EAUNet(nn.Module):
         self.mu = nn.ModuleDict()
         self.logvar = nn.ModuleDict()
         for m in self.modalities:
-            enc = build_encoder(m, n_classes, dropout, text_dim, False, audio_shape)
+            enc = build_encoder(m, n_classes, dropout, text_dim, False, audio_shape, conv_width)
             features = enc.head.in_features  # the LUMA class head itself is not used
             self.stems[m], self.bodies[m] = enc.stem, enc.body
             self.mu[m] = nn.Linear(features, latent)
@@ -147,7 +148,10 @@ class EAU(Method):
 
     def build(self) -> nn.Module:
         e = self.spec.eau
-        return EAUNet(self.modalities, self.n_classes, e.latent, self.spec.dropout, self.text_dim, self.audio_shape)
+        return EAUNet(
+            self.modalities, self.n_classes, e.latent, self.spec.dropout, self.text_dim, self.audio_shape,
+            self.cfg.conv_width,
+        )
 
     def _fuse(self, mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x̂ = Σ_m α_m ⊙ μ_m over the present modalities, [B, L]."""
@@ -200,13 +204,24 @@ class EAU(Method):
     def val_loss(self, batch: Batch) -> torch.Tensor:
         return self._rows(batch).sum().unsqueeze(0)
 
+    def distill_logits(self, batch: Batch) -> torch.Tensor:
+        """head(μ_f), the logits the CE term trains, [1, B, C] (docs/robustness.md)."""
+        mu, logvar = self.module.embed(batch.inputs)
+        mu_f, _ = self.module.bottleneck(self._fuse(mu, logvar, batch.mask))
+        return self.module.head(mu_f).float().unsqueeze(0)
+
     def predict(self, batch: Batch) -> Prediction:
         mu, logvar = self.module.embed(batch.inputs)
         mu_f, logvar_f = self.module.bottleneck(self._fuse(mu, logvar, batch.mask))
         s = self.spec.eau.samples
         eps = torch.randn((s, *mu_f.shape), device=mu_f.device, dtype=mu_f.dtype)
         z = mu_f.unsqueeze(0) + torch.exp(0.5 * logvar_f).unsqueeze(0) * eps  # [S, B, L]
-        d = sampling_decomposition(torch.softmax(self.module.head_ib(z).float(), dim=-1))
+        probs = torch.softmax(self.module.head_ib(z).float(), dim=-1)
+        # a row with no modality fuses to x̂ = 0, an input the VIB never saw in training: it gets the
+        # uniform prediction (nothing observed), as every other method's fusion gives it
+        nothing = ~batch.mask.any(-1)
+        probs = torch.where(nothing.view(1, -1, 1), torch.full_like(probs, 1.0 / probs.shape[-1]), probs)
+        d = sampling_decomposition(probs)
         sigma2 = logvar.exp().mean(-1)  # [V, B]
         nan = torch.full_like(sigma2[0], float("nan"))
         extras = {f"sigma2_{m}": torch.where(batch.mask[:, i], sigma2[i], nan) for i, m in enumerate(self.modalities)}

@@ -85,3 +85,14 @@ def edl_digamma_loss(alpha: torch.Tensor, labels: torch.Tensor, kl_weight: float
         return fit
     alpha_tilde = y + (1.0 - y) * alpha
     return fit + kl_weight * dirichlet_kl_uniform(alpha_tilde)
+
+
+def distillation_kl(teacher: torch.Tensor, student: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(softmax(t/T) ‖ softmax(s/T)) per row, the teacher's logits `t` detached; [..., C] -> [...].
+
+    The self-distillation term of McKinzie et al. (ICML 2023): identical logits give exactly 0. Not
+    multiplied by T² (Hinton et al.'s scaling): the formula as stated, λ carries the scale.
+    """
+    log_t = torch.log_softmax(teacher.detach().float() / temperature, dim=-1)
+    log_s = torch.log_softmax(student.float() / temperature, dim=-1)
+    return (log_t.exp() * (log_t - log_s)).sum(-1)

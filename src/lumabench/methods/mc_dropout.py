@@ -20,7 +20,7 @@ from lumabench.methods.base import Method, Prediction
 from lumabench.methods.losses import fused_heteroscedastic_nll
 from lumabench.methods.registry import register
 from lumabench.models.encoders import MultiModalNet
-from lumabench.models.fusion import mean_logits_sigma
+from lumabench.models.fusion import masked_mean, mean_logits_sigma
 
 
 def sampled_prediction(
@@ -55,7 +55,10 @@ class MCDropout(Method):
     """One network; dropout p at train and test time; S samples at prediction."""
 
     def build(self) -> nn.Module:
-        return MultiModalNet(self.modalities, self.n_classes, self.spec.dropout, self.text_dim, True, self.audio_shape)
+        return MultiModalNet(
+            self.modalities, self.n_classes, self.spec.dropout, self.text_dim, True, self.audio_shape,
+            self.cfg.conv_width,
+        )
 
     def repeats(self) -> int:
         return self.spec.samples
@@ -72,6 +75,11 @@ class MCDropout(Method):
 
     def val_loss(self, batch: Batch) -> torch.Tensor:
         return self._rows(batch).sum().unsqueeze(0)
+
+    def distill_logits(self, batch: Batch) -> torch.Tensor:
+        """The fused logits (mean over the present modalities) of one dropout forward, [1, B, C]."""
+        logits, _ = self.module(batch.inputs)
+        return masked_mean(logits, batch.mask).unsqueeze(0)
 
     def predict(self, batch: Batch) -> Prediction:
         was = self.module.training

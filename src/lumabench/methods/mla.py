@@ -94,12 +94,13 @@ class MLANet(nn.Module):
         dropout: float,
         text_dim: int,
         audio_shape: tuple[int, int],
+        conv_width: float = 1.0,
     ) -> None:
         super().__init__()
         self.modalities = list(modalities)
         # the encoder's own linear "head" is the projection to the common width (no σ head)
         self.encoders = nn.ModuleDict(
-            {m: build_encoder(m, width, dropout, text_dim, False, audio_shape) for m in modalities}
+            {m: build_encoder(m, width, dropout, text_dim, False, audio_shape, conv_width) for m in modalities}
         )
         self.head = nn.Linear(width, n_classes)
         self.to(memory_format=torch.channels_last)  # conv weights only; inputs in Encoder.forward
@@ -124,7 +125,10 @@ class MLA(Method):
         s = self.spec.mla
         # latest mean feature of each modality, oldest first; HGM builds P from the others' entries
         self._means: OrderedDict[str, torch.Tensor] = OrderedDict()
-        return MLANet(self.modalities, self.n_classes, s.width, self.spec.dropout, self.text_dim, self.audio_shape)
+        return MLANet(
+            self.modalities, self.n_classes, s.width, self.spec.dropout, self.text_dim, self.audio_shape,
+            self.cfg.conv_width,
+        )
 
     @property
     def net(self) -> MLANet:
@@ -187,6 +191,14 @@ class MLA(Method):
                     weight.copy_(before + (weight.float() - before) @ proj)
                 self._means[m] = h.detach().float().mean(0)
                 self._means.move_to_end(m)
+        if self.spec.distill is not None:
+            # one more step, on every parameter, for the self-distillation term (docs/robustness.md)
+            yield SubStep(self.distillation(batch))
+
+    def distill_logits(self, batch: Batch) -> torch.Tensor:
+        """The fused logits of one dropout forward with the configured fusion rule, [1, B, C]."""
+        logits = self.module(batch.inputs)  # [V, B, C]
+        return fuse_logits(logits, fusion_weights(logits, batch.mask, self.spec.mla.fusion)).unsqueeze(0)
 
     def _present_ce(self, batch: Batch) -> torch.Tensor:
         """Per-row mean over the present modalities of CE(head(h_m), y) [B] (0 where none is present)."""

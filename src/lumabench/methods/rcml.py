@@ -41,7 +41,10 @@ class RCML(Method):
     """Evidential multi-view network with sequential (or mean) evidence fusion and the conflictive-degree loss."""
 
     def build(self) -> nn.Module:
-        return MultiModalNet(self.modalities, self.n_classes, self.spec.dropout, self.text_dim, False, self.audio_shape)
+        return MultiModalNet(
+            self.modalities, self.n_classes, self.spec.dropout, self.text_dim, False, self.audio_shape,
+            self.cfg.conv_width,
+        )
 
     def _evidence(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         logits, _ = self.module(batch.inputs)
@@ -68,6 +71,11 @@ class RCML(Method):
 
     def val_loss(self, batch: Batch) -> torch.Tensor:
         return self._loss_rows(batch, 1.0).sum().unsqueeze(0)
+
+    def distill_logits(self, batch: Batch) -> torch.Tensor:
+        """log α of the fused Dirichlet, [1, B, C]: its softmax is the expected probability α / S."""
+        _, fused = self._evidence(batch)
+        return torch.log(fused + 1.0).unsqueeze(0)
 
     def predict(self, batch: Batch) -> Prediction:
         evidence, fused = self._evidence(batch)

@@ -53,11 +53,20 @@ def _conv(cin: int, cout: int, k: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, k), nn.MaxPool2d(2), nn.ReLU()]
 
 
-def image_encoder(n_classes: int, dropout: float, sigma: bool = True) -> Encoder:
-    """conv 3→32 k3, ReLU, maxpool 2, dropout; conv 32→64 k3, ReLU, maxpool 2, dropout; flatten (2304)."""
-    stem = nn.Sequential(*_conv(3, 32, 3))
-    body = nn.Sequential(Dropout(dropout), *_conv(32, 64, 3), Dropout(dropout), nn.Flatten())
-    return Encoder(stem, body, 64 * 6 * 6, n_classes, sigma)
+def channels(n: int, width: float) -> int:
+    """`n` channels of the paper's architecture scaled by `width` (`train.conv_width`; 1 = the paper)."""
+    return max(1, round(n * width))
+
+
+def image_encoder(n_classes: int, dropout: float, sigma: bool = True, width: float = 1.0) -> Encoder:
+    """conv 3→32 k3, ReLU, maxpool 2, dropout; conv 32→64 k3, ReLU, maxpool 2, dropout; flatten (2304).
+
+    `width` scales the channel counts (32, 64 at 1.0).
+    """
+    c1, c2 = channels(32, width), channels(64, width)
+    stem = nn.Sequential(*_conv(3, c1, 3))
+    body = nn.Sequential(Dropout(dropout), *_conv(c1, c2, 3), Dropout(dropout), nn.Flatten())
+    return Encoder(stem, body, c2 * 6 * 6, n_classes, sigma)
 
 
 def _audio_side(n: int) -> int:
@@ -66,21 +75,25 @@ def _audio_side(n: int) -> int:
     return n
 
 
-def audio_encoder(n_classes: int, dropout: float, sigma: bool = True, shape: tuple[int, int] = (128, 128)) -> Encoder:
+def audio_encoder(
+    n_classes: int, dropout: float, sigma: bool = True, shape: tuple[int, int] = (128, 128), width: float = 1.0
+) -> Encoder:
     """conv 1→32 k5, 32→64 k3, 64→64 k3, each ReLU, maxpool 2, dropout; flatten (12544 for 128x128 input).
 
     `shape` = (n_mels, frames) of the log-mel input; smaller spectrograms give a smaller flatten.
+    `width` scales the channel counts (32, 64, 64 at 1.0).
     """
     h, w = _audio_side(shape[0]), _audio_side(shape[1])
     if h < 1 or w < 1:
         raise ValueError(f"log-mel input {shape[0]}x{shape[1]} is too small for the audio encoder (min 22x22)")
-    stem = nn.Sequential(*_conv(1, 32, 5))
+    c1, c2 = channels(32, width), channels(64, width)
+    stem = nn.Sequential(*_conv(1, c1, 5))
     body = nn.Sequential(
-        *[Dropout(dropout), *_conv(32, 64, 3)],
-        *[Dropout(dropout), *_conv(64, 64, 3)],
+        *[Dropout(dropout), *_conv(c1, c2, 3)],
+        *[Dropout(dropout), *_conv(c2, c2, 3)],
         *[Dropout(dropout), nn.Flatten()],
     )
-    return Encoder(stem, body, 64 * h * w, n_classes, sigma)
+    return Encoder(stem, body, c2 * h * w, n_classes, sigma)
 
 
 def text_encoder(n_classes: int, dropout: float, in_dim: int, sigma: bool = True) -> Encoder:
@@ -97,12 +110,13 @@ def build_encoder(
     text_dim: int,
     sigma: bool = True,
     audio_shape: tuple[int, int] = (128, 128),
+    width: float = 1.0,
 ) -> Encoder:
-    """The encoder for one modality name."""
+    """The encoder for one modality name (`width` scales the conv channels; the text MLP keeps its size)."""
     if modality == "image":
-        return image_encoder(n_classes, dropout, sigma)
+        return image_encoder(n_classes, dropout, sigma, width)
     if modality == "audio":
-        return audio_encoder(n_classes, dropout, sigma, audio_shape)
+        return audio_encoder(n_classes, dropout, sigma, audio_shape, width)
     if modality == "text":
         return text_encoder(n_classes, dropout, text_dim, sigma)
     raise ValueError(f"unknown modality {modality!r}")
@@ -119,11 +133,12 @@ class MultiModalNet(nn.Module):
         text_dim: int,
         sigma: bool = True,
         audio_shape: tuple[int, int] = (128, 128),
+        width: float = 1.0,
     ) -> None:
         super().__init__()
         self.modalities = list(modalities)
         self.encoders = nn.ModuleDict(
-            {m: build_encoder(m, n_classes, dropout, text_dim, sigma, audio_shape) for m in modalities}
+            {m: build_encoder(m, n_classes, dropout, text_dim, sigma, audio_shape, width) for m in modalities}
         )
         self.to(memory_format=torch.channels_last)  # conv weights only; inputs in Encoder.forward
 

@@ -16,7 +16,7 @@ from lumabench.logs import progress
 from lumabench.params import Params
 from lumabench.paths import Paths
 from lumabench.report import figures as figs
-from lumabench.report import html, paper, plotdata, robust, tables
+from lumabench.report import html, mismatch, paper, plotdata, robust, tables
 from lumabench.report.aggregate import Cell, Stat, cells, seeds_note, seeds_of, sweep_axes
 from lumabench.report.collect import RunResult, VariantInfo, collect, flat_metrics, load_predictions
 from lumabench.report.curves import RELIABILITY_BINS, Reliability, Roc, ood_roc, reliability
@@ -136,8 +136,8 @@ def _sweep_figures(
     out: list[html.FigureEntry] = []
     bars_note = seeds_note(seeds_of(results), bars=True)
     axes = sweep_axes(params, results)
-    methods = params.run.methods
     for axis in axes:
+        methods = params.run.methods_for(axis.base)
         plotdata.write_frame(
             plot_dir.parent / plotdata.sweep_file(axis.base), plotdata.sweep_frame(axis, results, methods)
         )
@@ -158,6 +158,7 @@ def _sweep_figures(
         )
     if axes:
         for axis in axes:
+            methods = params.run.methods_for(axis.base)
             plotdata.write_frame(
                 plot_dir.parent / plotdata.aleatoric_file(axis.base), plotdata.aleatoric_frame(axis, results, methods)
             )
@@ -237,7 +238,7 @@ def _run_specs(
             "seed": str(params.seed),
             "seeds": ",".join(str(s) for s in seeds_of(results)),
             "variants": ",".join(params.run.variants),
-            "methods": ",".join(params.run.methods),
+            "methods": ",".join(params.run.all_methods()),
         },
         metrics={"summary/mean_test_acc": sum(finite) / len(finite)} if finite else {},
         tags=common | data_tags(prov) | {"lumabench.role": "report"},
@@ -305,19 +306,22 @@ def run(params: Params, paths: Paths, published: tuple[paper.PaperValue, ...] = 
         "report: %d runs (%d variants x %d methods x %d seeds)",
         len(results),
         len(params.run.variants),
-        len(params.run.methods),
+        len(params.run.all_methods()),
         len(seeds_of(results)),
     )
     built = tables.build(params, results, published)
     robustness = robust.build(params, results)
     built += robustness.tables
-    palette = figs.Palette(tuple(params.run.methods))
+    mismatched = mismatch.load(paths)
+    built += mismatched.tables
+    palette = figs.Palette(tuple(params.run.all_methods()))
     with atomic_dir(paths.tables) as table_dir, atomic_dir(paths.figures) as fig_dir:
         tables.write(built, tables.long_frame(results), tables.summary_frame(results), table_dir)
         plot_dir = table_dir / plotdata.PLOTS_DIR
         with figs.style():
             entries = _sweep_figures(params, results, palette, fig_dir, plot_dir)
             entries += robust.figures(params, robustness, results, palette, fig_dir)
+            entries += mismatch.figures(mismatched, fig_dir, params.report.dpi, palette)
             entries += _per_variant_figures(params, results, palette, fig_dir, plot_dir)
             entries += _sample_sheets(params, paths, fig_dir)
     entries = [html.FigureEntry(e.section, e.title, paths.figures / e.path.name, e.caption) for e in entries]
@@ -342,6 +346,9 @@ def run(params: Params, paths: Paths, published: tuple[paper.PaperValue, ...] = 
     ]
     if robustness.notes:
         notes.append("Robustness pieces not drawn for this run: " + "; ".join(robustness.notes) + ".")
+    if mismatched.sentence:
+        notes.append(f"Train/deploy modality mismatch (robustness stage): {mismatched.sentence}")
+    notes += [f"{n[0].upper()}{n[1:]}." for n in mismatched.notes]
     doc = html.render(f"lumabench report ({params.profile})", params.profile, prov, built, entries, notes)
     write_text(paths.report_html, doc)
     parent, children = _run_specs(params, paths, prov, results, entries)

@@ -1,6 +1,6 @@
 """Read what the train stage wrote (metrics JSON, predictions Parquet) and check it before use.
 
-Every run of `params.run.variants` x `params.run.methods` x `params.run.seeds` must be present: a
+Every run of the grid (`params.run.cells()`: variants x their methods x seeds) must be present: a
 report that silently skips a missing cell (or seed) would look complete while it is not.
 """
 
@@ -101,17 +101,15 @@ def collect(params: Params, paths: Paths) -> list[RunResult]:
     A missing or inconsistent file is an InputError naming the `lumabench train` call that makes it.
     """
     out: list[RunResult] = []
-    for variant in params.run.variants:
-        info = variant_info(params, variant)
-        for method in params.run.methods:
-            for seed in params.run.seeds:
-                fix = train_fix(variant, method, seed)
-                mpath = paths.metrics(variant, method, seed)
-                data = _check_metrics(read_json(mpath, fix), mpath, variant, method, seed)
-                ppath = paths.predictions(variant, method, seed)
-                if not ppath.is_file():
-                    raise InputError("missing predictions", ppath, fix)
-                out.append(RunResult(info, method, seed, data, ppath))
+    infos = {v: variant_info(params, v) for v in params.run.variants}
+    for variant, method, seed in params.run.cells():
+        fix = train_fix(variant, method, seed)
+        mpath = paths.metrics(variant, method, seed)
+        data = _check_metrics(read_json(mpath, fix), mpath, variant, method, seed)
+        ppath = paths.predictions(variant, method, seed)
+        if not ppath.is_file():
+            raise InputError("missing predictions", ppath, fix)
+        out.append(RunResult(infos[variant], method, seed, data, ppath))
     return out
 
 

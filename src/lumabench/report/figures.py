@@ -446,11 +446,12 @@ def sample_sheet_figure(variant: str, rows: pd.DataFrame, n_fft: int, hop: int, 
     for i, row in enumerate(rows.to_dict("records")):
         ax_img, ax_spec, ax_txt = axes[i]
         if _present(row.get("image")):
-            ax_img.imshow(np.asarray(Image.open(io.BytesIO(row["image"])).convert("RGB")), interpolation="nearest")
+            pixels = np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB"))
+            ax_img.imshow(pixels, interpolation="nearest")
         else:
             ax_img.text(0.5, 0.5, "image\nmissing", ha="center", va="center", color="0.4")
         if _present(row.get("audio")):
-            wave, sr = soundfile.read(io.BytesIO(row["audio"]), dtype="float32")
+            wave, sr = soundfile.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
             spec = log_mel(wave, sr, n_fft, hop, n_mels)
             ax_spec.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=spec.max() - 80, vmax=spec.max())
             ax_spec.set_xlabel(f"{len(wave) / sr:.2f} s, {n_mels} mel bands", fontsize=7)

@@ -96,9 +96,9 @@ def write_frame(path: Path, frame: pd.DataFrame) -> None:
 
 def dvc_plot_definitions(params: Params, tables_dir: str) -> list[dict[str, Any]]:
     """dvc.yaml top-level `plots` entries for this run's curve files under `tables_dir`."""
-    methods = list(params.run.methods)
     out: list[dict[str, Any]] = []
     for variant in params.run.variants:
+        methods = params.run.methods_for(variant)
         out.append(
             {
                 f"{tables_dir}/{roc_file(variant)}": {
@@ -117,6 +117,7 @@ def dvc_plot_definitions(params: Params, tables_dir: str) -> list[dict[str, Any]
     for base in bases:
         if not any(v.partition(LEVEL_SEP)[0] == base and LEVEL_SEP in v for v in params.run.variants):
             continue
+        methods = params.run.methods_for(base)
         sweep_key = params.variants.definitions[base].sweep_title()
         snr = lower_is_noisier(defs[base])  # clean is +inf dB there, not level 0
         zero = "; level 0 = clean" if has_clean and not snr and 0 not in (defs[base].levels or []) else ""

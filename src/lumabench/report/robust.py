@@ -149,7 +149,7 @@ def noise_axis(params: Params, results: Sequence[RunResult], base: str) -> tuple
 
 def _fused(params: Params) -> list[str]:
     """The run's methods with two modalities or more."""
-    return [m for m in params.run.methods if len(params.methods[m].modalities) >= 2]
+    return [m for m in params.run.all_methods() if len(params.methods[m].modalities) >= 2]
 
 
 def _cell_stat(cells: dict[tuple[str, str], Cell], variant: str, method: str, section: str, name: str) -> Stat:
@@ -257,7 +257,7 @@ def laziness_table(
     n: dict[tuple[int, str], int] = {}
     rows: list[dict[str, object]] = []
     lacking: dict[str, list[str]] = {}
-    in_run = set(params.run.methods)
+    in_run = set(params.run.all_methods())
     for fused in methods:
         cell = cells.get((clean, fused))
         family = params.report.laziness_pairs.get(fused)
@@ -368,7 +368,7 @@ def build(params: Params, results: Sequence[RunResult]) -> Robustness:
                     "missing_modalities", [out.missing_axis], out.fused, results, "Missing modalities (rate η)"
                 )
             )
-    out.sigma2_methods = [m for m in params.run.methods if _has_sigma2(results, m)]
+    out.sigma2_methods = [m for m in params.run.all_methods() if _has_sigma2(results, m)]
     if out.noise_axes and out.sigma2_methods:
         out.tables.append(sigma2_table(out.noise_axes, out.sigma2_methods, results))
     elif out.noise_axes:
@@ -390,9 +390,9 @@ def build(params: Params, results: Sequence[RunResult]) -> Robustness:
         table, notes = laziness_table(params, results, clean, listed)
         out.tables.append(table)
         out.notes.extend(notes)
-    ablated = [m for m in cfg.ablation if m in params.run.methods]
+    ablated = [m for m in cfg.ablation if m in params.run.all_methods()]
     if not ablated:
-        skip(f"ablation table skipped: none of {', '.join(cfg.ablation) or 'its methods'} is in run.methods")
+        skip(f"ablation table skipped: none of {', '.join(cfg.ablation) or 'its methods'} is in the run")
     else:
         columns = list(out.missing_axis.points) if out.missing_axis is not None else []
         if clean is not None and not any(p.variant.name == clean for p in columns):

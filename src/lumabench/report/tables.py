@@ -153,7 +153,7 @@ def wide_table(
     sd: dict[tuple[int, str], float] = {}
     n: dict[tuple[int, str], int] = {}
     rows = []
-    for i, m in enumerate(params.run.methods):
+    for i, m in enumerate(params.run.all_methods()):
         row: list[object] = [m]
         for v in params.run.variants:
             cell = by_cell.get((m, v))
@@ -357,6 +357,9 @@ _LATEX_ESCAPES = {
     "∞": r"$\infty$",
     "↑": r"$\uparrow$",
     "→": r"$\rightarrow$",
+    "×": r"$\times$",
+    "α": r"$\alpha$",
+    "θ": r"$\theta$",
 }
 
 

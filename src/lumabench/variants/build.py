@@ -40,11 +40,13 @@ from lumabench.errors import InputError, ParamsError
 from lumabench.features.inputs import ID_COLUMN, load_image, read_accepted
 from lumabench.io import atomic_dir, dumps_json, load_npy, read_parquet, write_parquet
 from lumabench.logs import progress
+from lumabench.native import media_cell
 from lumabench.params import IMAGE_CORRUPTIONS, TEXT_PERTURBATIONS, Params
 from lumabench.paths import Paths
 from lumabench.schemas import FEATURE_IDS, VARIANT_ROWS
 from lumabench.seeding import rng
 from lumabench.variants import align as al
+from lumabench.variants import card
 from lumabench.variants.audio_noise import NoiseBank, load_bank, load_mono, mix_at_snr, noise_segment
 from lumabench.variants.image_noise import corrupt
 from lumabench.variants.label_noise import switch_labels
@@ -338,8 +340,8 @@ def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, v
         "split": [split] * n,
         "label": row_label,
         "class_id": cid.astype(np.int32),
-        "image": images,
-        "audio": audio,
+        "image": [media_cell(b) for b in images],
+        "audio": [media_cell(b) for b in audio],
         "text": texts,
         "image_id": ids["image"],
         "clip_id": ids["audio"],
@@ -404,11 +406,15 @@ def build(params: Params, paths: Paths, variant: str, inputs: Inputs | None = No
     }
     if defn.family == "label_noise":
         meta["label_switch"] = {s: st for s, st in switch_stats.items() if st}
+    manifest = read_parquet(paths.manifest, fix="re-run `lumabench corpora`").select(["path", "licence"]).to_pandas()
+    sizes = {"train_per_class": params.variants.train_per_class, "test_per_class": params.variants.test_per_class}
+    readme = card.render({**meta, **sizes}, tables, card.licence_counts(tables, inp.accepted, manifest))
     out = paths.variant(variant)
     with atomic_dir(out) as tmp:
         for split, table in tables.items():
             write_parquet(tmp / f"{split}.parquet", table, VARIANT_ROWS)
         (tmp / "variant.json").write_text(dumps_json(meta), "utf-8")
+        (tmp / "README.md").write_text(readme, "utf-8")
     return out
 
 
