@@ -282,15 +282,17 @@ def test_full_profile_trains_in_gpu_slots_and_runs_other_gpu_rules_alone() -> No
 
 
 def test_seed_wildcard_is_digits_only() -> None:
-    """`seed-{seed}` matches digits only, so a stray file name never becomes a training job."""
+    """`seed-{seed}` matches digits only, so a stray file name never becomes a training job
+    (one job per model: `run.train_jobs: model`, as the full profile sets it)."""
     good = "results/mini/metrics/clean/mcd_image/seed-7.json"
+    per_model = ["--config", "run={train_jobs: model}"]
     out = subprocess.run(
-        [str(BIN / "snakemake"), "-n", "--forceall", "results/mini/metrics/clean/mcd_image/seed-x.json"],
+        [str(BIN / "snakemake"), "-n", "--forceall", "results/mini/metrics/clean/mcd_image/seed-x.json", *per_model],
         cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=600,
     )  # fmt: skip
     assert out.returncode != 0 and "No rule to produce" in out.stdout + out.stderr
     out = subprocess.run(
-        [str(BIN / "snakemake"), "-n", "--forceall", good],
+        [str(BIN / "snakemake"), "-n", "--forceall", good, *per_model],
         cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]

@@ -37,9 +37,12 @@ def test_defaults_are_the_paper_settings() -> None:
 
 def test_mini_overlay_shrinks_training_only_where_it_says() -> None:
     mini = load_params(PARAMS)
-    assert (mini.train.n_mels, mini.train.frames, mini.train.lr) == (32, 32, 1e-3)
-    assert mini.methods["mcd_audio"].samples == 20 and mini.methods["de_fused"].members == 5
-    assert mini.train.batch_size == 128 and mini.methods["rcml_fused"].kl_anneal_epochs(20) == 20
+    assert (mini.train.n_mels, mini.train.frames, mini.train.lr) == (32, 32, 0.005)
+    assert mini.methods["mcd_audio"].samples == 10 and mini.methods["de_fused"].members == 3
+    assert mini.train.batch_size == 256 and mini.train.conv_width == 0.5 and mini.train.max_epochs == 12
+    assert mini.methods["rcml_fused"].kl_anneal_epochs(12) == 12
+    full = load_params(PARAMS, ["profile=full"])
+    assert (full.train.conv_width, full.train.lr, full.methods["de_fused"].members) == (1.0, 1e-2, 10)
 
 
 def test_overrides_and_profile_overlay() -> None:

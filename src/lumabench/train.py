@@ -435,8 +435,9 @@ def run(
             "check the variant's inputs for NaN (re-run `lumabench features` and `lumabench variants`)",
         )
     fit = {**vars(report), "seconds": report.seconds if cfg.record_seconds else None}
+    # the train section too, so a later stage (robustness) can tell whether this is the model it needs
     ckpt = {"variant": variant, "method": method, "seed": seed, "data_seed": params.seed, "fit": fit,
-            **model.checkpoint()}  # fmt: skip
+            "train": cfg.model_dump(mode="json"), **model.checkpoint()}  # fmt: skip
     buf = io.BytesIO()  # from memory: torch.save(path) names its archive after the (random) temp file
     torch.save(ckpt, buf)
     table = prediction_table([("test", test, pt), ("ood", ood, po)])

@@ -34,6 +34,7 @@ from lumabench.logs import progress
 from lumabench.methods.cuda_graph import GraphedStep
 from lumabench.methods.losses import distillation_kl
 from lumabench.modality_sets import random_subset_mask, restrict_batch
+from lumabench.models.encoders import MultiModalNet
 from lumabench.params import Method as MethodSpec
 from lumabench.params import Train
 from lumabench.seeding import int_seed
@@ -171,6 +172,14 @@ class Method(ABC):
         """Predictive distribution and uncertainties for one batch (inputs [B, ...])."""
 
     #: forward passes per input row at prediction time (sizes prediction chunks)
+    def encoder_net(self, sigma: bool) -> nn.Module:
+        """The LUMA encoders of this method's modalities (`models.encoders.MultiModalNet`) at the
+        run's audio shape and CNN width; `sigma` adds the heteroscedastic σ heads."""
+        return MultiModalNet(
+            self.modalities, self.n_classes, self.spec.dropout, self.text_dim, sigma, self.audio_shape,
+            self.cfg.conv_width,
+        )  # fmt: skip
+
     def repeats(self) -> int:
         return 1
 

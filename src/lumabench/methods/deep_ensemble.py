@@ -20,7 +20,6 @@ from lumabench.methods.base import Method, Prediction
 from lumabench.methods.losses import fused_heteroscedastic_nll
 from lumabench.methods.mc_dropout import sampled_prediction
 from lumabench.methods.registry import register
-from lumabench.models.encoders import MultiModalNet
 from lumabench.models.ensemble import EnsembleNet
 from lumabench.models.fusion import masked_mean
 from lumabench.seeding import int_seed
@@ -38,10 +37,7 @@ class DeepEnsemble(Method):
         members = []
         for i in range(self.spec.members):
             torch.manual_seed(int_seed(self.seed, "train", *self.key, "member", i))
-            net = MultiModalNet(
-                self.modalities, self.n_classes, self.spec.dropout, self.text_dim, True, self.audio_shape,
-                self.cfg.conv_width,
-            )
+            net = self.encoder_net(sigma=True)
             members.append(net)
         return EnsembleNet(members, self.cfg.ensemble_conv)
 

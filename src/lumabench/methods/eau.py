@@ -149,7 +149,12 @@ class EAU(Method):
     def build(self) -> nn.Module:
         e = self.spec.eau
         return EAUNet(
-            self.modalities, self.n_classes, e.latent, self.spec.dropout, self.text_dim, self.audio_shape,
+            self.modalities,
+            self.n_classes,
+            e.latent,
+            self.spec.dropout,
+            self.text_dim,
+            self.audio_shape,
             self.cfg.conv_width,
         )
 

@@ -19,7 +19,6 @@ from lumabench.evaluate.uncertainty import heteroscedastic_probs, sampling_decom
 from lumabench.methods.base import Method, Prediction
 from lumabench.methods.losses import fused_heteroscedastic_nll
 from lumabench.methods.registry import register
-from lumabench.models.encoders import MultiModalNet
 from lumabench.models.fusion import masked_mean, mean_logits_sigma
 
 
@@ -55,10 +54,7 @@ class MCDropout(Method):
     """One network; dropout p at train and test time; S samples at prediction."""
 
     def build(self) -> nn.Module:
-        return MultiModalNet(
-            self.modalities, self.n_classes, self.spec.dropout, self.text_dim, True, self.audio_shape,
-            self.cfg.conv_width,
-        )
+        return self.encoder_net(sigma=True)
 
     def repeats(self) -> int:
         return self.spec.samples

@@ -126,7 +126,12 @@ class MLA(Method):
         # latest mean feature of each modality, oldest first; HGM builds P from the others' entries
         self._means: OrderedDict[str, torch.Tensor] = OrderedDict()
         return MLANet(
-            self.modalities, self.n_classes, s.width, self.spec.dropout, self.text_dim, self.audio_shape,
+            self.modalities,
+            self.n_classes,
+            s.width,
+            self.spec.dropout,
+            self.text_dim,
+            self.audio_shape,
             self.cfg.conv_width,
         )
 

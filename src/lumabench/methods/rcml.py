@@ -26,7 +26,6 @@ from lumabench.evaluate.uncertainty import dirichlet_decomposition
 from lumabench.methods.base import Method, Prediction
 from lumabench.methods.losses import edl_digamma_loss
 from lumabench.methods.registry import register
-from lumabench.models.encoders import MultiModalNet
 from lumabench.models.fusion import conflictive_degree, fuse_evidence
 
 
@@ -41,10 +40,7 @@ class RCML(Method):
     """Evidential multi-view network with sequential (or mean) evidence fusion and the conflictive-degree loss."""
 
     def build(self) -> nn.Module:
-        return MultiModalNet(
-            self.modalities, self.n_classes, self.spec.dropout, self.text_dim, False, self.audio_shape,
-            self.cfg.conv_width,
-        )
+        return self.encoder_net(sigma=False)
 
     def _evidence(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         logits, _ = self.module(batch.inputs)
