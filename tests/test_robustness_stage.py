@@ -116,26 +116,31 @@ def test_summary_numbers_follow_the_definitions(project: dict) -> None:
 
 
 def test_the_train_stage_model_is_reused_only_when_it_is_the_same_model(project: dict, tmp_path) -> None:
-    """A checkpoint without its `train` settings is not trusted (retrained, same numbers); one that
-    records them is loaded, and the stage's files are byte-identical either way except that record."""
+    """The train stage's checkpoint records its `train` settings, so the stage loads it; a checkpoint
+    without that record is not trusted (retrained, same numbers); the stage's files are
+    byte-identical either way except that record."""
     paths: Paths = project["paths"]
     first = _run(project)
-    assert first["fit"][FULL]["reused"] is False
+    assert first["fit"][FULL]["reused"] is True
     ckpt_path = paths.model("clean", "mcd_fused", 42)
     ckpt = torch.load(ckpt_path, weights_only=False)
-    ckpt["train"] = training_settings(_params())
-    torch.save(ckpt, ckpt_path)
+    assert {k: v for k, v in ckpt["train"].items() if k not in ("device", "record_seconds")} == training_settings(
+        _params()
+    )
+    stripped = {k: v for k, v in ckpt.items() if k != "train"}
+    torch.save(stripped, ckpt_path)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         robustness.run(_params(), paths)
     finally:
         torch.set_num_threads(threads)
+        torch.save(ckpt, ckpt_path)
     again = {p.name: p.read_bytes() for p in sorted(paths.robustness.rglob("*.json"))}
     assert again["summary.json"] == project["files"]["summary.json"]
     second = json.loads(again["seed-42.json"])
-    assert second["fit"][FULL]["reused"] is True
-    first["fit"][FULL]["reused"] = True
+    assert second["fit"][FULL]["reused"] is False
+    second["fit"][FULL]["reused"] = True
     assert second == first
     # other training settings: not reused
     ckpt["train"]["lr"] = 0.5
