@@ -23,7 +23,7 @@ from lumabench.params import Params, parse_overrides, resolve_raw
 from lumabench.paths import Paths
 from lumabench.schemas import FEATURE_IDS
 from lumabench.seeding import rng
-from synth_variant import write_variant
+from synth_variant import quick_training, write_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -37,13 +37,7 @@ TREE = {
     "methods": {METHOD: {"kind": "mc_dropout", "modalities": ["text"], "dropout": 0.3, "samples": 4}},
 }
 FAST = [
-    "train.max_epochs=2",
-    "train.early_stopping_patience=2",
-    "train.batch_size=16",
-    "train.n_mels=16",
-    "train.frames=16",
-    "train.device=cpu",
-    "train.record_seconds=false",
+    *quick_training(2, batch_size=16, lr=None, spectrogram=16),
     f"methods.{METHOD}.sigma_samples=4",
 ]
 

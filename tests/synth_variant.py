@@ -36,6 +36,19 @@ _WORDS = {
 _FILLER = ["the", "a", "near", "with", "under", "quiet", "small", "old", "bright", "over"]
 
 
+def quick_training(
+    epochs: int, batch_size: int = 40, lr: float | None = 0.003, spectrogram: int | None = 32
+) -> list[str]:
+    """`--set` overrides for a few CPU epochs on a synthetic variant, without early stopping (its
+    patience is the whole schedule) and without the wall-clock field, so reruns are byte-identical."""
+    out = [f"train.max_epochs={epochs}", f"train.early_stopping_patience={epochs}", f"train.batch_size={batch_size}"]
+    if lr is not None:
+        out.append(f"train.lr={lr}")
+    if spectrogram is not None:
+        out += [f"train.n_mels={spectrogram}", f"train.frames={spectrogram}"]
+    return [*out, "train.device=cpu", "train.record_seconds=false"]
+
+
 def _image(cid: int, g: np.random.Generator) -> bytes:
     if cid in ID_CLASSES:
         k = ID_CLASSES.index(cid)

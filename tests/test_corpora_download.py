@@ -8,7 +8,6 @@ import json
 import re
 import socket
 import tarfile
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from local_server import serving
 from lumabench import cli
 from lumabench.corpora import full
 from lumabench.corpora.archives import UnsafeArchiveError, safe_extract
@@ -90,14 +90,8 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def server() -> Iterator[tuple[str, ServerState]]:
     state = ServerState()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _handler(state)), poll_interval=0.05) as httpd:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/", state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def _closed_port_url() -> str:

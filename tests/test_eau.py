@@ -19,7 +19,7 @@ from lumabench.params import Method as MethodSpec
 from lumabench.paths import Paths
 from lumabench.schemas import PREDICTIONS
 from synth_tensors import NORM, D, K, modal_split
-from synth_variant import ID_CLASSES, write_variant
+from synth_variant import ID_CLASSES, quick_training, write_variant
 
 MODS = list(MODALITIES)
 
@@ -220,16 +220,7 @@ TREE = {
     "variants": {"definitions": {"missing": {"family": "missing"}}},
     "methods": {"eau_fused": {"kind": "eau", "modalities": MODS, "eau": {"samples": 20}}},
 }
-FAST = [
-    "train.max_epochs=6",
-    "train.early_stopping_patience=6",
-    "train.batch_size=16",
-    "train.lr=0.003",
-    "train.n_mels=32",
-    "train.frames=32",
-    "train.device=cpu",
-    "train.record_seconds=false",
-]
+FAST = quick_training(6, batch_size=16)
 
 
 def test_train_stage_learns_and_writes_sigma2(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from local_server import serving
 from lumabench import label
 from lumabench.annotate import run as annotate
 from lumabench.annotate.overrides import read_overrides
@@ -107,14 +108,8 @@ def project(tmp_path: Path, root: Path) -> tuple[Params, Paths]:
 def server(project: tuple[Params, Paths]) -> Iterator[tuple[str, label.Labelling]]:
     params, paths = project
     state = label.load_state(params, paths, annotator="tester")
-    srv = label.make_server(state, 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(label.make_server(state, 0)) as srv:
         yield f"http://127.0.0.1:{srv.server_port}", state
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
 
 def test_the_queue_starts_with_what_the_filters_rejected(project: tuple[Params, Paths]) -> None:

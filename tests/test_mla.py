@@ -19,7 +19,7 @@ from lumabench.params import MODALITIES, Params, Train, parse_overrides, resolve
 from lumabench.params import Method as MethodSpec
 from lumabench.paths import Paths
 from synth_tensors import NORM, D, K, modal_split
-from synth_variant import ID_CLASSES, write_variant
+from synth_variant import ID_CLASSES, quick_training, write_variant
 
 ALL = ["image", "audio", "text"]
 CFG = Train(n_mels=32, frames=32, batch_size=16, lr=3e-3, max_epochs=4, early_stopping_patience=4)
@@ -278,10 +278,7 @@ def test_prediction_weights_decomposition_and_per_modality() -> None:
 
 
 # ---------------------------------------------------------------- the train stage end to end
-FAST = [
-    "train.max_epochs=5", "train.early_stopping_patience=5", "train.batch_size=40", "train.lr=0.003",
-    "train.n_mels=32", "train.frames=32", "train.device=cpu", "train.record_seconds=false",
-]  # fmt: skip
+FAST = quick_training(5)
 TREE = {
     "run": {"variants": ["clean", "missing"], "methods": ["mla_fused"], "seeds": [42]},
     "variants": {"definitions": {"clean": {"family": "clean"}, "missing": {"family": "missing"}}},

@@ -14,14 +14,10 @@ from lumabench import train
 from lumabench.errors import InputError
 from lumabench.params import Params, parse_overrides, resolve_raw
 from lumabench.paths import Paths
-from synth_variant import write_variant
+from synth_variant import quick_training, write_variant
 
 FAST = [
-    "train.max_epochs=3",
-    "train.early_stopping_patience=3",
-    "train.batch_size=40",
-    "train.device=cpu",
-    "train.record_seconds=false",
+    *quick_training(3, lr=None, spectrogram=None),
     "methods.mcd_text.samples=4",
     "methods.mcd_text.sigma_samples=4",
 ]

@@ -15,19 +15,12 @@ from lumabench.modality_sets import set_name
 from lumabench.params import MODALITIES, Params, parse_overrides, resolve_raw
 from lumabench.paths import Paths
 from lumabench.robustness.training import training_settings
-from synth_variant import write_variant
+from synth_variant import quick_training, write_variant
 
 FULL = set_name(MODALITIES)
 ALL = list(MODALITIES)
 FAST = [
-    "train.max_epochs=4",
-    "train.early_stopping_patience=4",
-    "train.batch_size=40",
-    "train.lr=0.003",
-    "train.n_mels=32",
-    "train.frames=32",
-    "train.device=cpu",
-    "train.record_seconds=false",
+    *quick_training(4),
     "methods.mcd_fused.samples=6",
     "methods.mcd_fused.sigma_samples=8",
 ]

@@ -15,17 +15,10 @@ from lumabench.evaluate import metrics as M
 from lumabench.params import MODALITIES, Params, parse_overrides, resolve_raw
 from lumabench.paths import Paths
 from lumabench.schemas import VARIANT_ROWS
-from synth_variant import write_variant
+from synth_variant import quick_training, write_variant
 
 FAST = [
-    "train.max_epochs=6",
-    "train.early_stopping_patience=6",
-    "train.batch_size=40",
-    "train.lr=0.003",
-    "train.n_mels=32",
-    "train.frames=32",
-    "train.device=cpu",
-    "train.record_seconds=false",
+    *quick_training(6),
     "methods.mcd_text.samples=4",
     "methods.mcd_text.sigma_samples=4",
     "methods.mcd_fused.samples=4",

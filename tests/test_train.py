@@ -17,17 +17,10 @@ from lumabench.features import pretrained
 from lumabench.params import MODALITIES, Params, parse_overrides, resolve_raw
 from lumabench.paths import Paths
 from lumabench.schemas import PREDICTIONS
-from synth_variant import ID_CLASSES, write_variant
+from synth_variant import ID_CLASSES, quick_training, write_variant
 
 FAST = [
-    "train.max_epochs=5",
-    "train.early_stopping_patience=5",
-    "train.batch_size=40",
-    "train.lr=0.003",
-    "train.n_mels=32",
-    "train.frames=32",
-    "train.device=cpu",
-    "train.record_seconds=false",
+    *quick_training(5),
     "methods.mcd_fused.samples=8",
     "methods.mcd_fused.sigma_samples=10",
     "methods.mcd_text.samples=8",

@@ -10,15 +10,9 @@ from pydantic import ValidationError
 from lumabench import train
 from lumabench.params import Params, parse_overrides, resolve_raw
 from lumabench.paths import Paths
-from synth_variant import write_variant
+from synth_variant import quick_training, write_variant
 
-FAST = [
-    "train.max_epochs=2",
-    "train.early_stopping_patience=2",
-    "train.batch_size=40",
-    "train.device=cpu",
-    "train.record_seconds=false",
-]
+FAST = quick_training(2, lr=None, spectrogram=None)
 MLA = {"width": 16, "hgm": True, "fusion": "dynamic", "samples": 3}
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from lumabench.errors import InputError
 from lumabench.params import SAMPLE_RATE
 
 _FRAME_S = 0.02  # silence-trimming analysis frame
@@ -57,6 +58,15 @@ def read_mono(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         g = np.gcd(int(sr), sample_rate)
         mono = resample_poly(mono, sample_rate // g, int(sr) // g).astype(np.float32)
     return mono.astype(np.float32, copy=False)
+
+
+def load_mono(path: Path, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """`read_mono` for the later stages: contiguous float32, and an unusable file is an `InputError`
+    that names it and the stage to re-run (the audio stage itself skips such files instead)."""
+    try:
+        return np.ascontiguousarray(read_mono(path, rate))
+    except SourceError as exc:
+        raise InputError(str(exc), path, "re-run the stage that wrote it") from exc
 
 
 def frame_db(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int, int]:

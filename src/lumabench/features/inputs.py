@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 
 from lumabench import classes
+from lumabench.audio.clips import load_mono
 from lumabench.errors import InputError
 from lumabench.io import read_image_rgb, read_parquet
 from lumabench.params import MODALITIES
 from lumabench.paths import Paths
 from lumabench.schemas import CLIPS, GENERATED, IMAGES
-from lumabench.variants.audio_noise import load_mono
 
 ID_COLUMN = {"image": "image_id", "audio": "clip_id", "text": "text_id"}
 _SCHEMAS = {"image": IMAGES, "audio": CLIPS, "text": GENERATED}

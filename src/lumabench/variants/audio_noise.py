@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from lumabench.audio.clips import SourceError, read_mono
+from lumabench.audio.clips import load_mono
 from lumabench.errors import InputError
-from lumabench.params import SAMPLE_RATE
 
 PEAK = 0.99
 
@@ -32,14 +31,6 @@ class NoiseBank:
 
     def __len__(self) -> int:
         return len(self.names)
-
-
-def load_mono(path: Path, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read a WAV/OGG/FLAC file as float32 mono at `rate` (the audio stage's reader; errors name the file)."""
-    try:
-        return np.ascontiguousarray(read_mono(path, rate))
-    except SourceError as exc:
-        raise InputError(str(exc), path, "re-run the stage that wrote it") from exc
 
 
 def load_bank(manifest: pd.DataFrame, root: Path) -> NoiseBank:

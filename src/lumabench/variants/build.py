@@ -35,7 +35,7 @@ import pyarrow as pa
 from PIL import Image
 
 from lumabench import classes
-from lumabench.audio.clips import wav_bytes
+from lumabench.audio.clips import load_mono, wav_bytes
 from lumabench.errors import InputError, ParamsError
 from lumabench.features.inputs import ID_COLUMN, load_image, read_accepted
 from lumabench.io import atomic_dir, dumps_json, load_npy, read_parquet, write_parquet
@@ -47,7 +47,7 @@ from lumabench.schemas import FEATURE_IDS, VARIANT_ROWS
 from lumabench.seeding import rng
 from lumabench.variants import align as al
 from lumabench.variants import card
-from lumabench.variants.audio_noise import NoiseBank, load_bank, load_mono, mix_at_snr, noise_segment
+from lumabench.variants.audio_noise import NoiseBank, load_bank, mix_at_snr, noise_segment
 from lumabench.variants.image_noise import corrupt
 from lumabench.variants.label_noise import switch_labels
 from lumabench.variants.text_noise import perturb_texts
