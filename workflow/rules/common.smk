@@ -93,3 +93,12 @@ def variant_sources(variant):
 MODEL_SOURCES = {
     d.get("model_from") for d in (config["variants"].get("definitions") or {}).values() if isinstance(d, dict)
 } - {None}
+
+
+def train_priority(variant):
+    """Longest jobs first, so that on few cores no long job starts last and runs alone: the model
+    sources (the test-only variants wait for them), then the variants that train their own models
+    (minutes each), then the test-only variants (seconds each). Their data are built in that order too."""
+    if variant in MODEL_SOURCES:
+        return 10
+    return 0 if variant_sources(variant) else 5

@@ -30,8 +30,8 @@ if TRAIN_JOBS == "variant":
         threads: TRAIN_THREADS
         resources:
             gpu_train=GPU,
-        # the variants whose models others evaluate (clean) first: they unblock the most jobs
-        priority: lambda w: 10 if w.variant in MODEL_SOURCES else 0
+        # clean first (it unblocks the test-only variants), then the other trained variants
+        priority: lambda w: train_priority(w.variant)
         shell:
             "OMP_NUM_THREADS={threads} lumabench --set profile={params.profile} train -v '{wildcards.variant}' > {log} 2>&1"
 

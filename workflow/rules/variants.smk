@@ -14,5 +14,7 @@ rule variants:
         f"{BENCH}/variants/{{variant}}.tsv"
     conda:
         "../envs/data.yaml"
+    # the variants that train first: their training jobs are the longest
+    priority: lambda w: train_priority(w.variant)
     shell:
         "lumabench --set profile={params.profile} variants -v '{wildcards.variant}' > {log} 2>&1"
