@@ -14,7 +14,7 @@ from lumabench import robustness, train
 from lumabench.modality_sets import set_name
 from lumabench.params import MODALITIES, Params, parse_overrides, resolve_raw
 from lumabench.paths import Paths
-from lumabench.robustness.training import training_settings
+from lumabench.robustness.training import NOT_TRAINING, training_settings
 from synth_variant import quick_training, write_variant
 
 FULL = set_name(MODALITIES)
@@ -117,9 +117,8 @@ def test_the_train_stage_model_is_reused_only_when_it_is_the_same_model(project:
     assert first["fit"][FULL]["reused"] is True
     ckpt_path = paths.model("clean", "mcd_fused", 42)
     ckpt = torch.load(ckpt_path, weights_only=False)
-    assert {k: v for k, v in ckpt["train"].items() if k not in ("device", "record_seconds")} == training_settings(
-        _params()
-    )
+    recorded = {k: v for k, v in ckpt["train"].items() if k not in NOT_TRAINING}
+    assert recorded == training_settings(_params())
     stripped = {k: v for k, v in ckpt.items() if k != "train"}
     torch.save(stripped, ckpt_path)
     threads = torch.get_num_threads()
