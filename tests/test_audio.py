@@ -23,6 +23,7 @@ from lumabench.audio.clips import (
     cell_db,
     cut_clip,
     frame_db,
+    load_mono,
     normalise,
     read_mono,
     wav_bytes,
@@ -139,6 +140,22 @@ def test_read_mono_reports_corrupt_file(tmp_path: Path) -> None:
     (tmp_path / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     with pytest.raises(SourceError, match="unreadable audio"):
         read_mono(tmp_path / "bad.wav")
+
+
+def test_load_mono_is_read_mono_and_names_a_bad_file(tmp_path: Path) -> None:
+    """The later stages' reader: the same samples as `read_mono`, contiguous; an unusable file is one
+    `InputError` line naming it and the stage to re-run (not the audio stage's skip-and-report)."""
+    stereo = np.stack([_tone(0.1), _tone(0.1)], axis=1)
+    sf.write(tmp_path / "s.wav", stereo, 22050)
+    got = load_mono(tmp_path / "s.wav")
+    assert got.flags.c_contiguous and got.dtype == np.float32
+    np.testing.assert_array_equal(got, read_mono(tmp_path / "s.wav"))
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    with pytest.raises(InputError) as info:
+        load_mono(tmp_path / "bad.wav")
+    line = str(info.value)
+    assert "unreadable audio" in line and str(tmp_path / "bad.wav") in line and "re-run the stage" in line
+    assert "\n" not in line
 
 
 def test_wav_bytes_are_16k_mono_pcm16_and_stable(tmp_path: Path) -> None:
