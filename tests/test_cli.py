@@ -160,3 +160,13 @@ def test_console_script_installed(root: Path) -> None:
     bin_dir = Path(sys.executable).parent
     out = subprocess.run([str(bin_dir / "lumabench"), "--version"], capture_output=True, text=True, cwd=root)
     assert out.returncode == 0 and "version" in out.stdout
+
+
+def test_run_refuses_overrides_the_pipeline_would_not_see(monkeypatch) -> None:
+    """Snakemake reads params.yaml itself; `lumabench --set x=y run` must not pretend to apply x."""
+    from lumabench import pipeline
+
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: pytest.fail("the pipeline started"))
+    code, _, err = invoke("--set", "profiles.mini.run={}", "run")
+    assert code != 0
+    assert "passes only --set profile=" in err and "profiles.mini.run" in err

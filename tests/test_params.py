@@ -39,7 +39,7 @@ def test_mini_overlay_shrinks_training_only_where_it_says() -> None:
     mini = load_params(PARAMS)
     assert (mini.train.n_mels, mini.train.frames, mini.train.lr) == (32, 32, 0.005)
     assert mini.methods["mcd_audio"].samples == 10 and mini.methods["de_fused"].members == 3
-    assert mini.train.batch_size == 256 and mini.train.conv_width == 0.5 and mini.train.max_epochs == 12
+    assert mini.train.batch_size == 128 and mini.train.conv_width == 0.5 and mini.train.max_epochs == 12
     assert mini.methods["rcml_fused"].kl_anneal_epochs(12) == 12
     full = load_params(PARAMS, ["profile=full"])
     assert (full.train.conv_width, full.train.lr, full.methods["de_fused"].members) == (1.0, 1e-2, 10)

@@ -14,7 +14,9 @@ PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 def test_mini_and_full_seeds() -> None:
     mini, full = load_params(PARAMS), load_params(PARAMS, ["profile=full"])
-    assert mini.run.seeds == [42, 43] and full.run.seeds == [42, 43, 44]
+    assert mini.run.seeds == [42] and full.run.seeds == [42, 43, 44]
+    # the complete mini grid is one parameter away: without the quick grid's overlay, two seeds
+    assert load_params(PARAMS, ["profiles.mini.run={}"]).run.seeds == [42, 43]
     assert mini.seed == full.seed == 42  # the data seed is not a grid axis
     assert load_params(PARAMS, ["profile=full", "run.seeds=[1]"]).run.seeds == [1]  # --set wins over the overlay
 

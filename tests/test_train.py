@@ -181,6 +181,37 @@ def test_tensor_cache_hit_and_invalidation(paths: Paths, monkeypatch: pytest.Mon
     assert len(ldata.load_split(p2, "clean", "ood", params.train)) == 6
 
 
+def test_a_split_identical_to_another_variants_is_not_decoded_again(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test-only variant's train split is byte-identical to its source's: it takes the source's
+    decoded tensors. A split of other bytes, or a cache file decoded under another key, is decoded."""
+    params = _params()
+    first = ldata.load_split(paths, "clean", "train", params.train)
+    twin = paths.variant("twin")
+    twin.mkdir(parents=True)
+    shutil.copy(paths.variant("clean") / "train.parquet", twin / "train.parquet")
+    decoded: list[str] = []
+    real = ldata._decode
+
+    def counting(parquet, split, *a, **k):  # type: ignore[no-untyped-def]
+        decoded.append(f"{parquet.parent.name}/{split}")
+        return real(parquet, split, *a, **k)
+
+    monkeypatch.setattr(ldata, "_decode", counting)
+    same = ldata.load_split(paths, "twin", "train", params.train)
+    assert decoded == [] and same.sample_id == first.sample_id and torch.equal(same.audio, first.audio)
+    # other parameters: another key, so the twin decodes its own split
+    assert ldata.load_split(paths, "twin", "train", _params("train.n_mels=24").train).audio.shape[2] == 24
+    assert decoded == ["twin/train"]
+    # a .key that lies about its tensors is not believed: the key stored in the tensors is checked
+    shutil.rmtree(paths.cache / "tensors" / "missing", ignore_errors=True)
+    key = ldata.cache_key(paths.variant("missing") / "train.parquet", params.train)
+    ldata.cache_path(paths, "clean", "train").with_suffix(".key").write_text(ldata._digest(key))
+    ldata.load_split(paths, "missing", "train", params.train)
+    assert decoded[-1] == "missing/train"
+
+
 def test_image_audio_text_decoding(paths: Paths) -> None:
     st = ldata.load_split(paths, "clean", "train", _params().train)
     assert st.image.dtype == torch.uint8 and st.image.shape[1:] == (3, 32, 32)

@@ -62,6 +62,7 @@ def small_params(raw: dict[str, Any], methods: Sequence[str] = (METHOD,)) -> dic
     raw["run"].update({"variants": [VARIANT], "methods": list(methods), "seeds": [SEED]})
     if "variant_methods" in raw["run"]:
         raw["run"]["variant_methods"] = {}
+    raw["profiles"]["mini"]["run"] = {}  # the quick default grid's overlay would put its seeds and lists back
     raw["variants"].update({"train_per_class": 10, "test_per_class": 4, "num_sampling": 3})
     raw["train"]["record_seconds"] = False  # metrics files must be byte-identical across front-ends
     raw["profiles"]["mini"]["train"]["max_epochs"] = 2

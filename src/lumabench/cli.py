@@ -18,7 +18,7 @@ import click
 import yaml
 
 from lumabench import classes as luma_classes
-from lumabench.errors import InputError, LumabenchError, NotBuiltError
+from lumabench.errors import InputError, LumabenchError, NotBuiltError, ParamsError
 from lumabench.logs import setup_logging
 from lumabench.params import Params, json_schema, load_params
 from lumabench.paths import Paths
@@ -249,6 +249,14 @@ def run_cmd(obj: Context, cores: int | None, snakemake_args: tuple[str, ...]) ->
     from lumabench import pipeline
 
     params = obj.params()
+    # Snakemake reads params.yaml itself: only the profile reaches it (as --config), so any other
+    # override would be silently ignored by every stage
+    ignored = [o for o in obj.overrides if o.partition("=")[0].strip() != "profile"]
+    if ignored:
+        raise ParamsError(
+            f"`lumabench run` passes only --set profile=... to the pipeline, not {ignored[0]!r}",
+            fix=f"put it in {obj.params_file} (e.g. `profiles.mini.run: {{}}` for the complete grid)",
+        )
     code = pipeline.run(obj.root, params.profile, cores or os.cpu_count() or 1, list(snakemake_args))
     sys.exit(code)
 

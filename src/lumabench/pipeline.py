@@ -25,15 +25,15 @@ from lumabench.errors import InputError
 
 #: seconds per job of each rule on the mini profile, 2 cores (benchmarks/default_run.py measures them)
 TYPICAL_S = {
-    "corpora": 60.0,
-    "audio": 110.0,
-    "text": 10.0,
-    "annotate": 20.0,
-    "features": 240.0,
-    "variants": 6.0,
-    "train": 60.0,
-    "robustness": 60.0,
-    "report": 60.0,
+    "corpora": 85.0,
+    "audio": 135.0,
+    "text": 5.0,
+    "annotate": 50.0,
+    "features": 150.0,
+    "variants": 12.0,
+    "train": 75.0,
+    "robustness": 140.0,
+    "report": 115.0,
 }
 NOTHING = "Nothing to be done"
 _STATS = re.compile(r"^(\w+)\s+(\d+)$")

@@ -18,6 +18,7 @@ rule report:
         f"{BENCH}/report.tsv"
     conda:
         "../envs/report.yaml"
+    threads: workflow.cores
     resources:
         mlflow_db=1,
     shell:

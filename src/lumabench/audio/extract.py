@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing as mp
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from lumabench.audio.clips import SourceError, cut_clip, read_mono, wav_bytes
 from lumabench.audio.words import Token, tokenize
 from lumabench.logs import progress
 from lumabench.params import SAMPLE_RATE
+from lumabench.pools import ordered_map
 from lumabench.seeding import rng
 
 log = logging.getLogger("lumabench.audio")
@@ -203,11 +203,8 @@ def _results(jobs: list[Job], settings: Settings, workers: int) -> Iterator[Resu
         for job in jobs:
             yield process(job, settings, aligner)
         return
-    # fork starts workers in milliseconds; spawn (re-importing everything) where fork does not exist
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     chunk = max(1, min(16, len(jobs) // (workers * 8)))
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
-        yield from pool.imap(_work, jobs, chunksize=chunk)
+    yield from ordered_map(_work, jobs, workers, chunksize=chunk, initializer=_init_worker, initargs=(settings,))
 
 
 def run_jobs(jobs: list[Job], settings: Settings, workers: int) -> Iterator[Result]:

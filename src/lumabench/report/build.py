@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import multiprocessing
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -15,6 +19,7 @@ from lumabench.io import atomic_dir, read_parquet, write_json, write_text
 from lumabench.logs import progress
 from lumabench.params import Params
 from lumabench.paths import Paths
+from lumabench.pools import ordered_map
 from lumabench.report import figures as figs
 from lumabench.report import html, mismatch, paper, plotdata, robust, tables
 from lumabench.report.aggregate import Cell, Stat, cells, seeds_note, seeds_of, sweep_axes
@@ -62,70 +67,103 @@ def calibration_panel(cell: Cell, preds: list[pd.DataFrame]) -> tuple[Reliabilit
 def _per_variant_figures(
     params: Params, results: list[RunResult], palette: figs.Palette, fig_dir: Path, plot_dir: Path
 ) -> list[html.FigureEntry]:
-    """ROC, reliability and histogram figures per variant, plus the ROC plot data for DVC."""
-    out: list[html.FigureEntry] = []
-    dpi = params.report.dpi
+    """ROC, reliability and histogram figures per variant, plus the ROC plot data for DVC.
+
+    Variants are independent, so `report.workers` processes draw them (forked: they inherit the
+    style and the predictions' cells); the entries come back in variant order, and each figure is the
+    same bytes whichever process drew it.
+    """
     grid = cells(results)
-    n_seeds = len(seeds_of(results))
-    note = seeds_note(seeds_of(results))
-    for variant in progress(params.run.variants, "report figures", unit="variant"):
-        own = [c for c in grid if c.variant.name == variant]
-        preds = {c.method: [load_predictions(r) for r in c.runs] for c in own}
-        rocs: dict[str, list[Roc]] = {}
-        rels: dict[str, Reliability] = {}
-        eces: dict[str, Stat] = {}
-        aurocs: dict[str, Stat] = {}
-        for c in own:
-            curves = [curve for curve in (ood_roc(df) for df in preds[c.method]) if curve is not None]
-            if curves:
-                rocs[c.method] = curves
-                aurocs[c.method] = c.stat("ood", "auroc_epistemic")
-            panel = calibration_panel(c, preds[c.method])
-            if panel is not None:
-                rels[c.method], eces[c.method] = panel
-        slug = figs.slug(variant)
-        if rocs:
-            plotdata.write_frame(plot_dir.parent / plotdata.roc_file(variant), plotdata.roc_frame(rocs))
-            path = figs.save(figs.roc_figure(variant, rocs, aurocs, palette), fig_dir / f"roc_{slug}.png", dpi)
-            out.append(
-                html.FigureEntry(
-                    "OOD detection (ROC)",
-                    f"ROC, {variant}",
-                    path,
-                    "OOD samples are positives, test samples negatives; score = epistemic uncertainty (nats). "
-                    "With several seeds the curve is the vertical average (mean TPR at each FPR, band ± sd); "
-                    f"AUROC from the metrics files; {note}.",
-                )
+    jobs = [(variant, [c for c in grid if c.variant.name == variant]) for variant in params.run.variants]
+    job = functools.partial(
+        _variant_figures, palette=palette, fig_dir=fig_dir, plot_dir=plot_dir, dpi=params.report.dpi,
+        seeds=seeds_of(results),
+    )  # fmt: skip
+    workers = min(len(jobs), params.report.workers or os.cpu_count() or 1)
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        parts = [job(j) for j in progress(jobs, "report figures", unit="variant")]
+    else:
+        _FORKED["job"], _FORKED["jobs"] = job, jobs
+        try:
+            done = ordered_map(_forked_job, range(len(jobs)), workers, multiprocessing.get_context("fork"))
+            parts = list(progress(done, "report figures", total=len(jobs), unit="variant"))
+        finally:
+            _FORKED.clear()
+    return [e for part in parts for e in part]
+
+
+# what forked figure workers read (set just before the pool forks, cleared after): no pickling of the cells
+_FORKED: dict[str, Any] = {}
+
+
+def _forked_job(i: int) -> list[html.FigureEntry]:
+    return _FORKED["job"](_FORKED["jobs"][i])
+
+
+def _variant_figures(
+    job: tuple[str, list[Cell]], palette: figs.Palette, fig_dir: Path, plot_dir: Path, dpi: int, seeds: list[int]
+) -> list[html.FigureEntry]:
+    """One variant's ROC, reliability and histogram figures (and its ROC plot data)."""
+    variant, own = job
+    out: list[html.FigureEntry] = []
+    n_seeds = len(seeds)
+    note = seeds_note(seeds)
+    preds = {c.method: [load_predictions(r) for r in c.runs] for c in own}
+    rocs: dict[str, list[Roc]] = {}
+    rels: dict[str, Reliability] = {}
+    eces: dict[str, Stat] = {}
+    aurocs: dict[str, Stat] = {}
+    for c in own:
+        curves = [curve for curve in (ood_roc(df) for df in preds[c.method]) if curve is not None]
+        if curves:
+            rocs[c.method] = curves
+            aurocs[c.method] = c.stat("ood", "auroc_epistemic")
+        panel = calibration_panel(c, preds[c.method])
+        if panel is not None:
+            rels[c.method], eces[c.method] = panel
+    slug = figs.slug(variant)
+    if rocs:
+        plotdata.write_frame(plot_dir.parent / plotdata.roc_file(variant), plotdata.roc_frame(rocs))
+        path = figs.save(figs.roc_figure(variant, rocs, aurocs, palette), fig_dir / f"roc_{slug}.png", dpi)
+        out.append(
+            html.FigureEntry(
+                "OOD detection (ROC)",
+                f"ROC, {variant}",
+                path,
+                "OOD samples are positives, test samples negatives; score = epistemic uncertainty (nats). "
+                "With several seeds the curve is the vertical average (mean TPR at each FPR, band ± sd); "
+                f"AUROC from the metrics files; {note}.",
             )
-        else:
-            log.info("variant %s: no OOD and test rows in the predictions, no ROC", variant)
-        if rels:
-            fig = figs.reliability_figure(variant, rels, eces, palette, n_seeds)
-            path = figs.save(fig, fig_dir / f"reliability_{slug}.png", dpi)
-            out.append(
-                html.FigureEntry(
-                    "Calibration (reliability diagrams)",
-                    f"Reliability, {variant}",
-                    path,
-                    f"Bars: accuracy (variant labels) per confidence bin, {RELIABILITY_BINS} right-closed "
-                    "equal-width bins as in the metrics' ECE, test predictions of every seed pooled; hatched: "
-                    f"gap to perfect calibration (diagonal). ECE from the metrics files; {note}.",
-                )
+        )
+    else:
+        log.info("variant %s: no OOD and test rows in the predictions, no ROC", variant)
+    if rels:
+        fig = figs.reliability_figure(variant, rels, eces, palette, n_seeds)
+        path = figs.save(fig, fig_dir / f"reliability_{slug}.png", dpi)
+        out.append(
+            html.FigureEntry(
+                "Calibration (reliability diagrams)",
+                f"Reliability, {variant}",
+                path,
+                f"Bars: accuracy (variant labels) per confidence bin, {RELIABILITY_BINS} right-closed "
+                "equal-width bins as in the metrics' ECE, test predictions of every seed pooled; hatched: "
+                f"gap to perfect calibration (diagonal). ECE from the metrics files; {note}.",
             )
-        with_ood = {m: pd.concat(dfs) for m, dfs in preds.items() if any((df["split"] == "ood").any() for df in dfs)}
-        if with_ood:
-            path = figs.save(
-                figs.histogram_figure(variant, with_ood, palette, n_seeds), fig_dir / f"uncertainty_{slug}.png", dpi
+        )
+    with_ood = {m: pd.concat(dfs) for m, dfs in preds.items() if any((df["split"] == "ood").any() for df in dfs)}
+    if with_ood:
+        path = figs.save(
+            figs.histogram_figure(variant, with_ood, palette, n_seeds), fig_dir / f"uncertainty_{slug}.png", dpi
+        )
+        out.append(
+            html.FigureEntry(
+                "In-distribution vs OOD uncertainty",
+                f"Epistemic uncertainty histograms, {variant}",
+                path,
+                "Densities of epistemic uncertainty (nats) for test (in-distribution) and OOD samples, "
+                f"predictions of n = {n_seeds} seeds pooled.",
             )
-            out.append(
-                html.FigureEntry(
-                    "In-distribution vs OOD uncertainty",
-                    f"Epistemic uncertainty histograms, {variant}",
-                    path,
-                    "Densities of epistemic uncertainty (nats) for test (in-distribution) and OOD samples, "
-                    f"predictions of n = {n_seeds} seeds pooled.",
-                )
-            )
+        )
     return out
 
 
