@@ -175,8 +175,9 @@ def test_speech_plan_counts_and_determinism() -> None:
     assert len({j.voice.speaker for j in jobs}) >= 12
     per_class = Counter(label for j in jobs for label, _, _ in j.items)
     for c in classes.CLASSES:
-        # enough utterances per in-distribution class for 80 train + 20 test clips plus filter losses
-        assert per_class[c.name] >= (60 if c.ood else 120)
+        # enough utterances per in-distribution class for 48 train + 16 test clips after the
+        # recognition check's losses (at most 38% of a class's clips: docs/labelling.md)
+        assert per_class[c.name] >= (60 if c.ood else 104)
     texts = {u.text for j in jobs for label, u, _ in j.items if label == "cat"}
     assert len(texts) >= 8
 

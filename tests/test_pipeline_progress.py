@@ -69,3 +69,11 @@ def test_typical_seconds_come_from_the_last_runs_benchmarks(tmp_path) -> None:
     (bench / "report.tsv").write_text(header + "33.0\t0:00:33\t100\n")
     got = pipeline.typical_seconds(bench)
     assert got["train"] == 8.0 and got["report"] == 33.0 and got["corpora"] == pipeline.TYPICAL_S["corpora"]
+
+
+def test_jobs_that_run_side_by_side_weigh_their_share_of_the_wall_clock() -> None:
+    """On 2 cores two training jobs run at once: each weighs half its seconds; a stage that takes every
+    core (features) weighs all of its own."""
+    w = pipeline.wall_weights({"features": 150.0, "train": 80.0, "variants": 12.0}, cores=2)
+    assert w == {"features": 150.0, "train": 40.0, "variants": 6.0}
+    assert pipeline.wall_weights({"train": 80.0}, cores=1) == {"train": 80.0}

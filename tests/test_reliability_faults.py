@@ -30,11 +30,11 @@ def test_train_killed_between_its_outputs_reruns_to_the_same_bytes(tmp_path: Pat
     fi = _script()
     start = tmp_path / "start"
     rf.make_project(start)
-    # renames of a first train run: the three tensor-cache files, then model, predictions, metrics;
-    # the kill comes between the model's rename and the predictions'
-    points = [("write", 4.0, signal.SIGKILL)]
+    # renames of a first train run: the three tensor-cache files, each with its key file, then model,
+    # predictions, metrics; the kill comes between the model's rename and the predictions'
+    points = [("write", 7.0, signal.SIGKILL)]
     tried, failures = fi.campaign(tmp_path / "work", ["train"], 0, start=start, chosen=points)
     out = capsys.readouterr().out
-    assert "reference train" in out and ", 6 renames" in out, out
+    assert "reference train" in out and ", 9 renames" in out, out
     assert tried == 1 and failures == [], failures
     assert out.count("killed") == 1 and out.count("rerun matched") == 1, out

@@ -35,6 +35,8 @@ TYPICAL_S = {
     "robustness": 140.0,
     "report": 115.0,
 }
+#: rules whose jobs take one core each, so `cores` of them run side by side (the others use every core)
+ONE_CORE_RULES = ("variants", "train", "robustness")
 NOTHING = "Nothing to be done"
 _STATS = re.compile(r"^(\w+)\s+(\d+)$")
 _FINISHED = re.compile(r"Finished job(?:id)?:? (\d+) \(Rule: (\w+)\)")
@@ -64,6 +66,12 @@ def typical_seconds(bench_dir: Path) -> dict[str, float]:
         if secs:
             out[rule_dir.stem] = sum(secs) / len(secs)
     return out
+
+
+def wall_weights(seconds: dict[str, float], cores: int) -> dict[str, float]:
+    """Each rule's share of the wall clock per job: its seconds, divided by `cores` for the rules whose
+    jobs run side by side, so the first estimate (before any pace is known) is not a serial sum."""
+    return {r: s / max(1, cores) if r in ONE_CORE_RULES else s for r, s in seconds.items()}
 
 
 @dataclass
@@ -134,7 +142,7 @@ def run(root: Path, profile: str, cores: int, extra: list[str]) -> int:
     results = root / "results" / profile
     log_path = results / "logs" / "run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    progress = Progress(typical_seconds(results / "benchmarks"))
+    progress = Progress(wall_weights(typical_seconds(results / "benchmarks"), cores))
     cmd = [exe, "--cores", str(cores), *extra]
     if profile != "mini":
         cmd += ["--config", f"profile={profile}"]
