@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import multiprocessing as mp
 import os
 from collections import Counter
 from pathlib import Path
@@ -24,6 +23,7 @@ from lumabench.errors import InputError
 from lumabench.logs import progress
 from lumabench.params import Params
 from lumabench.paths import Paths
+from lumabench.pools import ordered_map
 
 log = logging.getLogger("lumabench.audio")
 
@@ -114,18 +114,17 @@ def import_release(params: Params, paths: Paths, sink: Any) -> dict[str, Any]:
     workers = min(cfg.workers or os.cpu_count() or 1, max(1, len(args)))
     dropped: Counter[str] = Counter()
     n_clips = 0
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers) if workers > 1 else _NoPool() as pool:
-        results = progress(pool.imap(_convert, args, chunksize=32), "audio: import LUMA", len(args), "clip")
-        for entry, (row, wav, reason) in zip(entries, results, strict=True):
-            if row is not None:
-                sink.add(row, wav)
-                n_clips += 1
-            elif reason.startswith(("shorter", "longer", "silent")):
-                dropped[reason] += 1
-            else:
-                log.warning("skipped %s: %s", entry["source_path"], reason)
-                skipped.append({"path": entry["source_path"], "reason": reason})
+    converted = ordered_map(_convert, args, workers, chunksize=32) if workers > 1 else map(_convert, args)
+    results = progress(converted, "audio: import LUMA", len(args), "clip")
+    for entry, (row, wav, reason) in zip(entries, results, strict=True):
+        if row is not None:
+            sink.add(row, wav)
+            n_clips += 1
+        elif reason.startswith(("shorter", "longer", "silent")):
+            dropped[reason] += 1
+        else:
+            log.warning("skipped %s: %s", entry["source_path"], reason)
+            skipped.append({"path": entry["source_path"], "reason": reason})
     log.info("imported %d LUMA clips from %d listed files (%d skipped)", n_clips, len(entries), len(skipped))
     return {
         "source": "luma_release",
@@ -133,16 +132,3 @@ def import_release(params: Params, paths: Paths, sink: Any) -> dict[str, Any]:
         "skipped": skipped,
         "dropped": dict(sorted(dropped.items())),
     }
-
-
-class _NoPool:
-    """In-process stand-in for a Pool (one worker)."""
-
-    def __enter__(self) -> _NoPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def imap(self, fn: Any, items: list[Any], chunksize: int = 1) -> Any:
-        return map(fn, items)
