@@ -104,7 +104,9 @@ def main() -> int:
     work = a.keep or Path(tempfile.mkdtemp(prefix="lumabench-default-run-"))
     work.mkdir(parents=True, exist_ok=True)
     copy_project(work)
-    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    # the copy's own sources (ahead of the venv's editable path): edits to this checkout during a
+    # run do not change what is measured
+    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}", "PYTHONPATH": str(work / "src")}
     lb = [str(ROOT / ".venv" / "bin" / "lumabench"), "run", "--cores", str(a.cores)]
     t0 = time.monotonic()
     first = subprocess.run(lb, cwd=work, env=env)

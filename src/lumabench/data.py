@@ -356,7 +356,7 @@ def original_truth(paths: Paths, variant: str, split: str, sample_ids: list[str]
     """
     parquet = paths.variant(variant) / f"{split}.parquet"
     names = ["sample_id", "class_id", "conflict_modality", *(f"{m}_label_original" for m in MODALITIES)]
-    table = lio.read_parquet(parquet, fix=_FIX)
+    table = lio.read_parquet(parquet, fix=_FIX, columns=[*names, "switched_modalities"])
     lacking = [n for n in names if n not in table.column_names]
     if lacking:
         raise InputError(f"the {split} split has no column {lacking[0]!r}", parquet, _FIX)

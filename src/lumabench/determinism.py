@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -24,11 +25,26 @@ def deterministic() -> Iterator[None]:
 
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     before, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _set(True, warn_only=True)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(before, warn_only=warn)
+        _set(before, warn_only=warn)
+
+
+def _set(mode: bool, warn_only: bool) -> None:
+    """`torch.use_deterministic_algorithms`, without importing the graph compiler when nothing uses it.
+
+    The public call also sets the compiler's own flag (`torch._inductor.config.deterministic`) and so
+    imports torch._inductor and torch._dynamo: 1.6 s of every training process on a 2-core machine,
+    and nothing here compiles. Where the compiler is already loaded, the public call sets both flags.
+    """
+    import torch
+
+    if "torch._inductor.config" in sys.modules or not hasattr(torch._C, "_set_deterministic_algorithms"):
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)
 
 
 def bf16_autocast(

@@ -266,14 +266,24 @@ def write_parquet_to(
     pq.write_table(table, tmp, compression=PARQUET_COMPRESSION, write_statistics=True)
 
 
-def read_parquet(path: str | Path, schema: pa.Schema | None = None, fix: str = "") -> pa.Table:
-    """Read a Parquet input, failing with one clear line if it is missing or malformed."""
+def read_parquet(
+    path: str | Path, schema: pa.Schema | None = None, fix: str = "", columns: list[str] | None = None
+) -> pa.Table:
+    """Read a Parquet input, failing with one clear line if it is missing or malformed.
+
+    `columns`: only those of the file's columns (the others, e.g. media bytes, are not read); a name
+    the file lacks is left out, so the caller's own check can name it.
+    """
     path = Path(path)
     fix = fix or "re-run the stage that writes it"
     if not path.is_file():
         raise InputError("missing input", path, fix)
     try:
-        table = pq.read_table(path)
+        if columns is None:
+            table = pq.read_table(path)
+        else:
+            have = set(pq.read_schema(path).names)
+            table = pq.read_table(path, columns=[c for c in columns if c in have])
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"unreadable Parquet ({exc})", path, fix) from exc
     if schema is not None:

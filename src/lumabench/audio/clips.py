@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from lumabench.errors import InputError
 from lumabench.params import SAMPLE_RATE
@@ -55,6 +54,8 @@ def read_mono(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if not np.all(np.isfinite(mono)):
         raise SourceError("audio holds NaN or infinite samples")
     if sr != sample_rate:
+        from scipy.signal import resample_poly  # here: scipy.signal takes 1.5 s to import, most files need none
+
         g = np.gcd(int(sr), sample_rate)
         mono = resample_poly(mono, sample_rate // g, int(sr) // g).astype(np.float32)
     return mono.astype(np.float32, copy=False)

@@ -64,47 +64,88 @@ def calibration_panel(cell: Cell, preds: list[pd.DataFrame]) -> tuple[Reliabilit
     return reliability(conf, correct), cell.stat("test", "ece")
 
 
-def _per_variant_figures(
-    params: Params, results: list[RunResult], palette: figs.Palette, fig_dir: Path, plot_dir: Path
+def _all_figures(
+    params: Params,
+    paths: Paths,
+    results: list[RunResult],
+    palette: figs.Palette,
+    fig_dir: Path,
+    plot_dir: Path,
+    robustness: robust.Robustness,
+    mismatched: mismatch.Mismatch,
 ) -> list[html.FigureEntry]:
-    """ROC, reliability and histogram figures per variant, plus the ROC plot data for DVC.
+    """Every figure and its plot data: the run-wide ones (sweeps, robustness, train/deploy mismatch),
+    then per variant its ROC, reliability and histogram figures, then the sample sheets.
 
-    Variants are independent, so `report.workers` processes draw them (forked: they inherit the
-    style and the predictions' cells); the entries come back in variant order, and each figure is the
-    same bytes whichever process drew it.
+    These are independent jobs, so `report.workers` processes draw them (forked: they inherit the
+    style, the predictions' cells and the robustness results): the run-wide figures are one job,
+    started first, and each variant with its sample sheet is one job. The entries come back in the
+    order above, and each figure is the same bytes whichever process drew it.
     """
     grid = cells(results)
-    jobs = [(variant, [c for c in grid if c.variant.name == variant]) for variant in params.run.variants]
-    job = functools.partial(
-        _variant_figures, palette=palette, fig_dir=fig_dir, plot_dir=plot_dir, dpi=params.report.dpi,
+    run_wide = functools.partial(
+        _run_wide_figures, params=params, results=results, palette=palette, fig_dir=fig_dir, plot_dir=plot_dir,
+        robustness=robustness, mismatched=mismatched,
+    )  # fmt: skip
+    per_variant = functools.partial(
+        _variant_figures, params=params, paths=paths, palette=palette, fig_dir=fig_dir, plot_dir=plot_dir,
         seeds=seeds_of(results),
     )  # fmt: skip
+    jobs: list[tuple[str, list[Cell]] | None] = [None]
+    jobs += [(variant, [c for c in grid if c.variant.name == variant]) for variant in params.run.variants]
+
+    def job(j: tuple[str, list[Cell]] | None) -> tuple[list[html.FigureEntry], list[html.FigureEntry]]:
+        return (run_wide(), []) if j is None else per_variant(j)
+
     workers = min(len(jobs), params.report.workers or os.cpu_count() or 1)
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        parts = [job(j) for j in progress(jobs, "report figures", unit="variant")]
+        parts = [job(j) for j in progress(jobs, "report figures", unit="job")]
     else:
         _FORKED["job"], _FORKED["jobs"] = job, jobs
         try:
             done = ordered_map(_forked_job, range(len(jobs)), workers, multiprocessing.get_context("fork"))
-            parts = list(progress(done, "report figures", total=len(jobs), unit="variant"))
+            parts = list(progress(done, "report figures", total=len(jobs), unit="job"))
         finally:
             _FORKED.clear()
-    return [e for part in parts for e in part]
+    return [e for part, _ in parts for e in part] + [e for _, sheets in parts for e in sheets]
 
 
 # what forked figure workers read (set just before the pool forks, cleared after): no pickling of the cells
 _FORKED: dict[str, Any] = {}
 
 
-def _forked_job(i: int) -> list[html.FigureEntry]:
+def _forked_job(i: int) -> tuple[list[html.FigureEntry], list[html.FigureEntry]]:
     return _FORKED["job"](_FORKED["jobs"][i])
 
 
-def _variant_figures(
-    job: tuple[str, list[Cell]], palette: figs.Palette, fig_dir: Path, plot_dir: Path, dpi: int, seeds: list[int]
+def _run_wide_figures(
+    params: Params,
+    results: list[RunResult],
+    palette: figs.Palette,
+    fig_dir: Path,
+    plot_dir: Path,
+    robustness: robust.Robustness,
+    mismatched: mismatch.Mismatch,
 ) -> list[html.FigureEntry]:
-    """One variant's ROC, reliability and histogram figures (and its ROC plot data)."""
+    """The sweep, robustness and train/deploy mismatch figures."""
+    out = _sweep_figures(params, results, palette, fig_dir, plot_dir)
+    out += robust.figures(params, robustness, results, palette, fig_dir)
+    out += mismatch.figures(mismatched, fig_dir, params.report.dpi, palette)
+    return out
+
+
+def _variant_figures(
+    job: tuple[str, list[Cell]],
+    params: Params,
+    paths: Paths,
+    palette: figs.Palette,
+    fig_dir: Path,
+    plot_dir: Path,
+    seeds: list[int],
+) -> tuple[list[html.FigureEntry], list[html.FigureEntry]]:
+    """One variant's ROC, reliability and histogram figures (and its ROC plot data), and its sample sheet."""
     variant, own = job
+    dpi = params.report.dpi
     out: list[html.FigureEntry] = []
     n_seeds = len(seeds)
     note = seeds_note(seeds)
@@ -164,7 +205,7 @@ def _variant_figures(
                 f"predictions of n = {n_seeds} seeds pooled.",
             )
         )
-    return out
+    return out, _sample_sheet(params, paths, fig_dir, variant)
 
 
 def _sweep_figures(
@@ -232,33 +273,30 @@ def _sweep_figures(
     return out
 
 
-def _sample_sheets(params: Params, paths: Paths, fig_dir: Path) -> list[html.FigureEntry]:
-    """One sheet per run variant whose test split is on disk (skipped with a log line otherwise)."""
-    out: list[html.FigureEntry] = []
-    for variant in params.run.variants:
-        path = paths.variant(variant) / "test.parquet"
-        if not path.is_file():
-            log.info("no %s: skipping the sample sheet of variant %s", path, variant)
-            continue
-        table = read_parquet(path, VARIANT_ROWS, f"run `lumabench variants -v {variant}`")
-        df = table.select(VARIANT_ROWS.names).to_pandas()
-        if df.empty:
-            log.info("%s has no rows: skipping its sample sheet", path)
-            continue
-        gen = rng(params.seed, "report", "sample_sheet", variant)
-        rows = figs.pick_samples(df, params.report.sample_sheet_rows, gen)
-        t = params.train
-        fig = figs.sample_sheet_figure(variant, rows, t.n_fft, t.hop_length, min(t.n_mels, figs.SHEET_MELS))
-        png = figs.save(fig, fig_dir / f"samples_{figs.slug(variant)}.png", params.report.dpi)
-        out.append(
-            html.FigureEntry(
-                "Sample sheets",
-                f"Samples of {variant}",
-                png,
-                "Test samples (noisy ones first where the variant injects noise), with the injected noise named.",
-            )
+def _sample_sheet(params: Params, paths: Paths, fig_dir: Path, variant: str) -> list[html.FigureEntry]:
+    """The variant's sample sheet, if its test split is on disk (skipped with a log line otherwise)."""
+    path = paths.variant(variant) / "test.parquet"
+    if not path.is_file():
+        log.info("no %s: skipping the sample sheet of variant %s", path, variant)
+        return []
+    table = read_parquet(path, VARIANT_ROWS, f"run `lumabench variants -v {variant}`")
+    df = table.select(VARIANT_ROWS.names).to_pandas()
+    if df.empty:
+        log.info("%s has no rows: skipping its sample sheet", path)
+        return []
+    gen = rng(params.seed, "report", "sample_sheet", variant)
+    rows = figs.pick_samples(df, params.report.sample_sheet_rows, gen)
+    t = params.train
+    fig = figs.sample_sheet_figure(variant, rows, t.n_fft, t.hop_length, min(t.n_mels, figs.SHEET_MELS))
+    png = figs.save(fig, fig_dir / f"samples_{figs.slug(variant)}.png", params.report.dpi)
+    return [
+        html.FigureEntry(
+            "Sample sheets",
+            f"Samples of {variant}",
+            png,
+            "Test samples (noisy ones first where the variant injects noise), with the injected noise named.",
         )
-    return out
+    ]
 
 
 def _run_specs(
@@ -357,11 +395,7 @@ def run(params: Params, paths: Paths, published: tuple[paper.PaperValue, ...] = 
         tables.write(built, tables.long_frame(results), tables.summary_frame(results), table_dir)
         plot_dir = table_dir / plotdata.PLOTS_DIR
         with figs.style():
-            entries = _sweep_figures(params, results, palette, fig_dir, plot_dir)
-            entries += robust.figures(params, robustness, results, palette, fig_dir)
-            entries += mismatch.figures(mismatched, fig_dir, params.report.dpi, palette)
-            entries += _per_variant_figures(params, results, palette, fig_dir, plot_dir)
-            entries += _sample_sheets(params, paths, fig_dir)
+            entries = _all_figures(params, paths, results, palette, fig_dir, plot_dir, robustness, mismatched)
     entries = [html.FigureEntry(e.section, e.title, paths.figures / e.path.name, e.caption) for e in entries]
     write_json(paths.metrics_summary, tables.dvc_metrics(results))
     prov = provenance(params, paths)
