@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 
 from lumabench.errors import InputError
 from lumabench.evaluate.metrics import calibration_bins
+from lumabench.params import Params
 from lumabench.report import figures as figs
 from lumabench.report import paper, plotdata, tables
 from lumabench.report.aggregate import sweep_axes
@@ -29,6 +30,7 @@ from test_report_fixture import (
     make_results,
     params_dict,
     reported_twice,
+    run_report,
 )
 
 __all__ = ["reported_twice"]
@@ -308,3 +310,23 @@ def test_cli_reports_missing_input_in_one_line(tmp_path: Path, monkeypatch: pyte
     assert len(lines) == 1 and re.search(
         r"metrics/clean/mcd_image/seed-42\.json.*lumabench train -v clean -m mcd_image -s 42", lines[0]
     )
+
+
+def test_one_process_draws_the_same_figures_in_the_same_order(reported_twice: dict, tmp_path: Path) -> None:
+    """`report.workers: 1` draws every figure in the main process; the default pool (one job for the
+    run-wide figures, one per variant with its sample sheet) must give the same bytes in the same order."""
+    pooled = reported_twice["fx"]
+    d = params_dict()
+    d["report"]["workers"] = 1
+    fx = make_results(tmp_path, Params.model_validate(d))
+    alone = run_report(fx)
+    first = reported_twice["first"]
+    assert [(e.section, e.title, e.path.name) for e in alone.figures] == [
+        (e.section, e.title, e.path.name) for e in first.figures
+    ]
+    sections = [e.section for e in first.figures]
+    assert sections.index("Sample sheets") > max(i for i, s in enumerate(sections) if s.startswith("OOD"))
+    names = sorted(p.name for p in pooled.paths.figures.glob("*.png"))
+    assert names == sorted(p.name for p in fx.paths.figures.glob("*.png"))
+    differ = [n for n in names if (pooled.paths.figures / n).read_bytes() != (fx.paths.figures / n).read_bytes()]
+    assert differ == []
