@@ -83,10 +83,12 @@ def _all_figures(
     order above, and each figure is the same bytes whichever process drew it.
     """
     grid = cells(results)
-    run_wide = functools.partial(
-        _run_wide_figures, params=params, results=results, palette=palette, fig_dir=fig_dir, plot_dir=plot_dir,
-        robustness=robustness, mismatched=mismatched,
-    )  # fmt: skip
+
+    def run_wide() -> list[html.FigureEntry]:
+        out = _sweep_figures(params, results, palette, fig_dir, plot_dir)
+        out += robust.figures(params, robustness, results, palette, fig_dir)
+        return out + mismatch.figures(mismatched, fig_dir, params.report.dpi, palette)
+
     per_variant = functools.partial(
         _variant_figures, params=params, paths=paths, palette=palette, fig_dir=fig_dir, plot_dir=plot_dir,
         seeds=seeds_of(results),
@@ -116,22 +118,6 @@ _FORKED: dict[str, Any] = {}
 
 def _forked_job(i: int) -> tuple[list[html.FigureEntry], list[html.FigureEntry]]:
     return _FORKED["job"](_FORKED["jobs"][i])
-
-
-def _run_wide_figures(
-    params: Params,
-    results: list[RunResult],
-    palette: figs.Palette,
-    fig_dir: Path,
-    plot_dir: Path,
-    robustness: robust.Robustness,
-    mismatched: mismatch.Mismatch,
-) -> list[html.FigureEntry]:
-    """The sweep, robustness and train/deploy mismatch figures."""
-    out = _sweep_figures(params, results, palette, fig_dir, plot_dir)
-    out += robust.figures(params, robustness, results, palette, fig_dir)
-    out += mismatch.figures(mismatched, fig_dir, params.report.dpi, palette)
-    return out
 
 
 def _variant_figures(
