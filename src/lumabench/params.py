@@ -632,7 +632,8 @@ class Report(Strict):
     experiment: str = "lumabench-{profile}"
     dpi: PosInt = 150
     sample_sheet_rows: PosInt = 8
-    # processes drawing the per-variant figures (ROC, reliability, histograms); 0 = all cores
+    # processes drawing the figures (the run-wide ones as one job, each variant's figures and sample
+    # sheet as another); 0 = all cores
     workers: Count = 0
     # test-noise sweeps (EAU's protocol, Gao et al. CVPR 2024): accuracy of the fused methods and
     # per-modality σ² against the level, clean as the no-noise point
