@@ -30,10 +30,10 @@ TYPICAL_S = {
     "text": 5.0,
     "annotate": 50.0,
     "features": 150.0,
-    "variants": 12.0,
-    "train": 75.0,
-    "robustness": 140.0,
-    "report": 115.0,
+    "variants": 9.0,
+    "train": 64.0,
+    "robustness": 135.0,
+    "report": 110.0,
 }
 #: rules whose jobs take one core each, so `cores` of them run side by side (the others use every core)
 ONE_CORE_RULES = ("variants", "train", "robustness")
