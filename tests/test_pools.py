@@ -46,3 +46,13 @@ def test_a_finished_pool_ends_without_terminating_its_workers() -> None:
 def test_an_error_in_a_worker_reaches_the_caller() -> None:
     with pytest.raises(ValueError, match="three"):
         list(ordered_map(_fail_on_three, range(8), workers=2))
+
+
+def test_workers_zero_means_every_core_this_process_may_use() -> None:
+    import os
+
+    from lumabench.pools import workers
+
+    assert workers(3) == 3
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert workers(0) == usable >= 1

@@ -10,12 +10,20 @@ sentinel and exits on its own); only an error or an interrupt terminates it.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def workers(n: int) -> int:
+    """A `workers` setting as a process count: 0 means every core this process may use."""
+    if n > 0:
+        return n
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def fork_or_spawn() -> BaseContext:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from lumabench.errors import InputError
 from lumabench.logs import progress
 from lumabench.params import Params
 from lumabench.paths import Paths
-from lumabench.pools import ordered_map
+from lumabench.pools import ordered_map, workers
 
 log = logging.getLogger("lumabench.audio")
 
@@ -111,10 +110,10 @@ def import_release(params: Params, paths: Paths, sink: Any) -> dict[str, Any]:
         )
     entries, skipped = _entries(lists, paths.root)
     args = [(e, cfg.trim_db, cfg.loudness_dbfs, cfg.min_duration_s, cfg.max_duration_s) for e in entries]
-    workers = min(cfg.workers or os.cpu_count() or 1, max(1, len(args)))
+    n_workers = min(workers(cfg.workers), max(1, len(args)))
     dropped: Counter[str] = Counter()
     n_clips = 0
-    converted = ordered_map(_convert, args, workers, chunksize=32) if workers > 1 else map(_convert, args)
+    converted = ordered_map(_convert, args, n_workers, chunksize=32) if n_workers > 1 else map(_convert, args)
     results = progress(converted, "audio: import LUMA", len(args), "clip")
     for entry, (row, wav, reason) in zip(entries, results, strict=True):
         if row is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,17 +26,11 @@ from lumabench.io import atomic_dir
 from lumabench.logs import progress
 from lumabench.params import MiniCorpus, Params
 from lumabench.paths import Paths
+from lumabench.pools import workers
 
 log = logging.getLogger(__name__)
 
 IMAGE_CLASSES_PER_TASK = 5
-
-
-def workers(n: int) -> int:
-    """0 means every core this process may use."""
-    if n > 0:
-        return n
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def check_dependencies(cfg: MiniCorpus) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import multiprocessing
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from lumabench.io import atomic_dir, read_parquet, write_json, write_text
 from lumabench.logs import progress
 from lumabench.params import Params
 from lumabench.paths import Paths
-from lumabench.pools import ordered_map
+from lumabench.pools import ordered_map, workers
 from lumabench.report import figures as figs
 from lumabench.report import html, mismatch, paper, plotdata, robust, tables
 from lumabench.report.aggregate import Cell, Stat, cells, seeds_note, seeds_of, sweep_axes
@@ -89,23 +87,22 @@ def _all_figures(
         out += robust.figures(params, robustness, results, palette, fig_dir)
         return out + mismatch.figures(mismatched, fig_dir, params.report.dpi, palette)
 
-    per_variant = functools.partial(
-        _variant_figures, params=params, paths=paths, palette=palette, fig_dir=fig_dir, plot_dir=plot_dir,
-        seeds=seeds_of(results),
-    )  # fmt: skip
+    seeds = seeds_of(results)
     jobs: list[tuple[str, list[Cell]] | None] = [None]
     jobs += [(variant, [c for c in grid if c.variant.name == variant]) for variant in params.run.variants]
 
     def job(j: tuple[str, list[Cell]] | None) -> tuple[list[html.FigureEntry], list[html.FigureEntry]]:
-        return (run_wide(), []) if j is None else per_variant(j)
+        if j is None:
+            return run_wide(), []
+        return _variant_figures(j, params, paths, palette, fig_dir, plot_dir, seeds)
 
-    workers = min(len(jobs), params.report.workers or os.cpu_count() or 1)
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    n = min(len(jobs), workers(params.report.workers))
+    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         parts = [job(j) for j in progress(jobs, "report figures", unit="job")]
     else:
         _FORKED["job"], _FORKED["jobs"] = job, jobs
         try:
-            done = ordered_map(_forked_job, range(len(jobs)), workers, multiprocessing.get_context("fork"))
+            done = ordered_map(_forked_job, range(len(jobs)), n, multiprocessing.get_context("fork"))
             parts = list(progress(done, "report figures", total=len(jobs), unit="job"))
         finally:
             _FORKED.clear()
