@@ -7,6 +7,7 @@ BS.1770 gating blocks are 400 ms long, longer than most single-word clips (0.25-
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +147,15 @@ def cut_clip(
         return None
     seg = seg[lo:hi]
     return Clip(normalise(seg, target_dbfs, top_db), (a + lo) / SAMPLE_RATE, (a + hi) / SAMPLE_RATE)
+
+
+def is_clip_wav(data: bytes) -> bool:
+    """Whether `data` has the header `wav_bytes` writes: RIFF WAVE, PCM, mono, 16 kHz, 16-bit."""
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:16] != b"WAVEfmt ":
+        return False
+    fmt, channels, rate = struct.unpack_from("<HHI", data, 20)
+    (bits,) = struct.unpack_from("<H", data, 34)
+    return (fmt, channels, rate, bits) == (1, 1, SAMPLE_RATE, 16)
 
 
 def wav_bytes(audio: np.ndarray) -> bytes:

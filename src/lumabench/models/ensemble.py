@@ -23,12 +23,29 @@ from lumabench.models.encoders import Encoder, MultiModalNet
 from lumabench.params import EnsembleConvLayout
 
 
+def member_channels_last(weight: torch.Tensor) -> torch.Tensor:
+    """A copy of stacked conv weights [M, O, I, k, k] whose every member [O, I, k, k] is channels-last.
+
+    The stride of the input-channel axis is 1 even when I = 1. A convolution's output layout follows
+    its input's and weight's: an audio input [B, 1, H, W] is channels-last and contiguous at once, so
+    a weight of one input channel with the contiguous stride there made every member's convolution,
+    max-pool and their backward passes run in the slower contiguous layout (a training step of the mini
+    audio encoder, 3 members, batch 128, one CPU thread: 265 ms, against 147 ms with this layout; one
+    network: 55 ms).
+    """
+    _, o, i, kh, kw = weight.shape
+    out = torch.empty_strided(
+        tuple(weight.shape), (o * i * kh * kw, i * kh * kw, 1, kw * i, i), dtype=weight.dtype, device=weight.device
+    )
+    return out.copy_(weight)
+
+
 class EnsembleConv2d(nn.Module):
     """M Conv2d layers as one grouped convolution; weight [M, O, I, k, k], bias [M, O]."""
 
     def __init__(self, convs: list[nn.Conv2d]) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.stack([c.weight.detach() for c in convs]).contiguous())
+        self.weight = nn.Parameter(member_channels_last(torch.stack([c.weight.detach() for c in convs])))
         self.bias = nn.Parameter(torch.stack([c.bias.detach() for c in convs]))  # type: ignore[union-attr]
         self.members = len(convs)
         self.in_channels = convs[0].in_channels

@@ -35,7 +35,7 @@ import pyarrow as pa
 from PIL import Image
 
 from lumabench import classes
-from lumabench.audio.clips import load_mono, wav_bytes
+from lumabench.audio.clips import is_clip_wav, load_mono, wav_bytes
 from lumabench.errors import InputError, ParamsError
 from lumabench.features.inputs import ID_COLUMN, load_image, read_accepted
 from lumabench.io import atomic_dir, dumps_json, load_npy, read_parquet, write_parquet
@@ -70,6 +70,7 @@ class Inputs:
     _bank: NoiseBank | None = None
     _images: dict[int, np.ndarray] = field(default_factory=dict)
     _waves: dict[int, np.ndarray] = field(default_factory=dict)
+    _paths: dict[str, list[str]] = field(default_factory=dict)
 
     def bank(self) -> NoiseBank:
         if self._bank is None:
@@ -89,9 +90,24 @@ class Inputs:
             self._waves[row] = load_mono(self._media("audio", row))
         return self._waves[row]
 
+    def stored(self, modality: str, row: int) -> bytes | None:
+        """The accepted file's bytes when they already are what this stage would write for an
+        unchanged item (an 8-bit RGB PNG; a 16-bit PCM mono WAV at 16 kHz), else None.
+
+        Decoding and re-encoding an unchanged item was half of a variants job. The PNG bytes are
+        identical either way; a WAV read as float and written back as 16-bit PCM moved some samples
+        by one step, so its own bytes are the more faithful copy. Every accepted file was decoded by
+        the features stage; the train stage decodes the variant's bytes and names a bad cell.
+        """
+        data = self._media(modality, row).read_bytes()
+        ok = is_rgb8_png(data) if modality == "image" else is_clip_wav(data)
+        return data if ok else None
+
     def _media(self, modality: str, row: int) -> Path:
         """The file of an accepted item: a path from a Parquet cell, so confined to the project."""
-        rel = self.accepted[modality]["path"].iat[row]
+        if modality not in self._paths:  # a list: indexing a DataFrame column per file cost more than the read
+            self._paths[modality] = self.accepted[modality]["path"].tolist()
+        rel = self._paths[modality][row]
         return self.paths.confine(rel, f"{modality} path", self.paths.accepted / f"{modality}.parquet")
 
 
@@ -273,6 +289,11 @@ def _assign_noise(
 
 
 # ------------------------------------------------------------------ materialise
+def is_rgb8_png(data: bytes) -> bool:
+    """Whether `data` starts like a PNG of 8-bit RGB pixels (what `png_bytes` writes)."""
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and data[24:26] == b"\x08\x02"
+
+
 def png_bytes(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img, "RGB").save(buf, "PNG", compress_level=6)
@@ -288,23 +309,26 @@ def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, v
     img_rows = plan["image_row"]
     images: list[bytes | None] = [None] * n
     have = np.nonzero(present["image"])[0]
-    arr = np.stack([inp.image(int(img_rows[i])) for i in have]) if len(have) else np.zeros((0, 32, 32, 3), np.uint8)
-    noisy = np.nonzero(plan["image_noise"][have] != None)[0]  # noqa: E711
+    noisy = have[plan["image_noise"][have] != None]  # noqa: E711
+    for i in progress(np.setdiff1d(have, noisy), f"{split}: images", unit="img"):
+        images[i] = inp.stored("image", int(img_rows[i])) or png_bytes(inp.image(int(img_rows[i])))
     if len(noisy):
-        arr[noisy] = corrupt(
-            arr[noisy], list(plan["image_noise"][have][noisy]), list(plan["image_severity"][have][noisy]),
-            rng(seed, STAGE, variant, "image-noise", split),
+        arr = corrupt(
+            np.stack([inp.image(int(img_rows[i])) for i in noisy]), list(plan["image_noise"][noisy]),
+            list(plan["image_severity"][noisy]), rng(seed, STAGE, variant, "image-noise", split),
         )  # fmt: skip
-    for k, i in enumerate(progress(have, f"{split}: images", unit="img")):
-        images[i] = png_bytes(arr[k])
+        for k, i in enumerate(progress(noisy, f"{split}: noisy images", unit="img")):
+            images[i] = png_bytes(arr[k])
     # audio
     audio: list[bytes | None] = [None] * n
     r_audio = rng(seed, STAGE, variant, "audio-noise", split)
     for i in progress(np.nonzero(present["audio"])[0], f"{split}: audio", unit="clip"):
+        if plan["audio_noise"][i] < 0:
+            audio[i] = inp.stored("audio", int(plan["audio_row"][i])) or wav_bytes(inp.wave(int(plan["audio_row"][i])))
+            continue
         w = inp.wave(int(plan["audio_row"][i]))
-        if plan["audio_noise"][i] >= 0:
-            seg = noise_segment(inp.bank().waves[int(plan["audio_noise"][i])], len(w), r_audio)
-            w, _, _ = mix_at_snr(w, seg, float(plan["audio_snr_db"][i]))
+        seg = noise_segment(inp.bank().waves[int(plan["audio_noise"][i])], len(w), r_audio)
+        w, _, _ = mix_at_snr(w, seg, float(plan["audio_snr_db"][i]))
         audio[i] = wav_bytes(w)
     # text
     tdf = inp.accepted["text"]
