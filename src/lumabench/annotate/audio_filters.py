@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import soundfile as sf
 
 from lumabench.logs import progress
 from lumabench.params import AudioFilter
+from lumabench.pools import workers as pool_size
 from lumabench.seeding import rng
 
 CLIP_LEVEL = 0.999  # |sample| at or above this (full scale 1.0) counts as clipped
@@ -92,7 +92,7 @@ def recognise(
     """What each (clip_id, path, expected class or None) sounds like, in order; each result depends
     only on its clip, its expected class and the threshold."""
     jobs = [(cid, str(p), exp, seed, float(log10_ratio)) for cid, p, exp in items]
-    n = workers or os.cpu_count() or 1
+    n = pool_size(workers)
     if n == 1 or len(jobs) < 64:
         return [_hear_one(j) for j in progress(jobs, desc="annotate: recognition", unit="clip")]
     ctx = multiprocessing.get_context("spawn")

@@ -11,7 +11,6 @@ accuracy per engine), all in one atomic directory swap.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,6 +25,7 @@ from lumabench.errors import InputError
 from lumabench.io import atomic_dir, read_parquet, write_json, write_parquet
 from lumabench.params import Params
 from lumabench.paths import Paths
+from lumabench.pools import workers as pool_size
 from lumabench.schemas import CLIPS, MANIFEST
 
 log = logging.getLogger("lumabench.audio")
@@ -102,7 +102,7 @@ def extract(params: Params, paths: Paths, sink: ClipSink) -> dict[str, Any]:
         timings_from=tuple(cfg.word_timings_from),
         max_align_s=cfg.max_align_s,
     )
-    workers = cfg.workers or os.cpu_count() or 1
+    workers = pool_size(cfg.workers)
     if cfg.aligner == "ctc":
         workers = 1  # one model on the GPU (or torch's own threads on the CPU)
     log.info("aligning %d speech files with %s on %d worker(s)", len(jobs), cfg.aligner, workers)
