@@ -214,6 +214,37 @@ def test_grouped_conv_path_equals_member_path(per_member: bool) -> None:
             assert torch.allclose(grouped, members, atol=1e-4)
 
 
+def test_ensemble_members_convolve_channels_last_like_a_single_network() -> None:
+    """Each member's conv weight is channels-last even with one input channel (the audio encoder),
+    so every member's activations keep the fast layout of a single network; a contiguous weight of
+    one input channel turned the whole audio stack contiguous (and 1.8x slower on CPU)."""
+    from lumabench.models.encoders import MultiModalNet
+    from lumabench.models.ensemble import EnsembleConv2d, EnsembleNet, member_channels_last
+
+    nets = [MultiModalNet(["image", "audio"], C, 0.3, 16, True, (32, 32)) for _ in range(3)]
+    ens = EnsembleNet(nets)
+    for enc in ens.encoders.values():
+        for layer in (*enc.stem, *enc.body):
+            if isinstance(layer, EnsembleConv2d):
+                for w in layer.weight.unbind(0):
+                    assert w.stride(1) == 1 and w.is_contiguous(memory_format=torch.channels_last)
+    audio = torch.randn(4, 1, 32, 32)  # one channel: contiguous and channels-last at once
+    single = nets[0].encoders["audio"].stem(audio.contiguous(memory_format=torch.channels_last))
+    stem = ens.encoders["audio"].stem[0]
+    member = torch.nn.functional.conv2d(audio, stem.weight.unbind(0)[0], stem.bias.unbind(0)[0])
+    assert single.is_contiguous(memory_format=torch.channels_last)
+    assert member.is_contiguous(memory_format=torch.channels_last) and not member.is_contiguous()
+    w = torch.randn(3, 8, 1, 5, 5)
+    assert torch.equal(member_channels_last(w), w)  # the same values, another layout
+    # training moves the layout nowhere: Adam's state and the gradient keep the parameter's strides
+    opt = torch.optim.Adam(ens.parameters())
+    z, s = ens({"image": torch.randn(4, 3, 32, 32), "audio": audio}, per_member=False)
+    (z.sum() + s.sum()).backward()
+    opt.step()
+    assert stem.weight.unbind(0)[1].is_contiguous(memory_format=torch.channels_last)
+    assert opt.state[stem.weight]["exp_avg"].stride() == stem.weight.stride()
+
+
 def test_prediction_halves_its_chunk_on_cuda_out_of_memory(caplog: pytest.LogCaptureFixture) -> None:
     """A chunk too large for the GPU is split until it fits; the result matches that chunk size."""
     from lumabench.data import Normaliser, SplitTensors

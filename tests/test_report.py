@@ -330,3 +330,43 @@ def test_one_process_draws_the_same_figures_in_the_same_order(reported_twice: di
     assert names == sorted(p.name for p in fx.paths.figures.glob("*.png"))
     differ = [n for n in names if (pooled.paths.figures / n).read_bytes() != (fx.paths.figures / n).read_bytes()]
     assert differ == []
+
+
+@pytest.mark.parametrize("n", [1, 5, 14])
+def test_panel_grids_keep_every_label_inside_the_figure_and_off_other_panels(n: int) -> None:
+    """The per-variant grids use a fixed layout (no solver): every title, axis label and tick label
+    lies inside the figure, the suptitle clears the first row's titles, and no panel's text runs
+    into another panel, for one panel, one row and five rows."""
+    from matplotlib.transforms import Bbox
+
+    from lumabench.report.curves import Reliability
+
+    rng = np.random.default_rng(n)
+    names = [f"{('mcd', 'de', 'mla')[i % 3]}_method_{i}" for i in range(n)]
+    palette = figs.Palette(tuple(names))
+    edges = np.linspace(0, 1, 16)
+    rels = {
+        m: Reliability(edges, rng.integers(1, 9, 15), np.sort(rng.random(15)), (edges[1:] + edges[:-1]) / 2)
+        for m in names
+    }
+    preds = {m: pd.DataFrame({"epistemic": rng.gamma(2, 0.1, 60), "split": ["test", "ood"] * 30}) for m in names}
+    with figs.style():
+        drawn = [
+            figs.reliability_figure("severity-3", rels, {}, palette, 2),
+            figs.histogram_figure("a_long_variant_name-0.5", preds, palette, 2),
+        ]
+    for fig in drawn:
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        page = Bbox.from_bounds(0, 0, *fig.canvas.get_width_height()).expanded(1.001, 1.001)
+        axes = [ax for ax in fig.axes if ax.get_visible()]
+        assert len(axes) == n
+        # each panel with everything it draws: tick labels, axis labels, title, legend
+        boxes = [ax.get_tightbbox(r) for ax in axes]
+        top = fig._suptitle.get_window_extent(r)
+        for box in [top, *boxes]:
+            assert page.contains(box.x0, box.y0) and page.contains(box.x1, box.y1), (box, page)
+        for i, box in enumerate(boxes):
+            assert not top.overlaps(box), axes[i].get_title()
+            for j in range(i + 1, len(boxes)):
+                assert not box.overlaps(boxes[j]), (axes[i].get_title(), axes[j].get_title())

@@ -374,3 +374,106 @@ def test_sweep_level_and_back_translation_guard(built, tmp_path: Path) -> None:
     )  # fmt: skip
     with pytest.raises(ParamsError, match="full profile"):
         build(bad, paths, "sample_noise", inp)
+
+
+def _accepted_bytes(paths: Paths, modality: str, id_column: str) -> dict[str, bytes]:
+    acc = pd.read_parquet(paths.accepted / f"{modality}.parquet")
+    return {i: (paths.root / p).read_bytes() for i, p in zip(acc[id_column], acc["path"], strict=True)}
+
+
+def test_unchanged_items_are_their_files_bytes(built) -> None:
+    """An item no noise touched is stored as its accepted file, byte for byte (no decode and
+    re-encode: a 16-bit WAV read as float and written back moved samples by one step); a noisy
+    one is the encoded perturbed signal."""
+    _, paths, out = built
+    images = _accepted_bytes(paths, "image", "image_id")
+    clips = _accepted_bytes(paths, "audio", "clip_id")
+    for split, df in out["clean"].items():
+        assert all(c["bytes"] == images[i] for c, i in zip(df["image"], df["image_id"], strict=True)), split
+        assert all(c["bytes"] == clips[i] for c, i in zip(df["audio"], df["clip_id"], strict=True)), split
+    test = out["sample_noise"]["test"]
+    noisy = test["image_noise"].notna().to_numpy()
+    assert 0 < noisy.sum() < len(test)
+    same = np.array([c["bytes"] == images[i] for c, i in zip(test["image"], test["image_id"], strict=True)])
+    assert same[~noisy].all() and not same[noisy].any()
+
+
+def test_files_in_another_format_are_reencoded(tmp_path: Path) -> None:
+    """An accepted file that is not what the stage writes (RGBA PNG, a 22.05 kHz float WAV) is decoded
+    and written as an 8-bit RGB PNG and a 16 kHz 16-bit PCM WAV, with the same pixels and sound."""
+    from PIL import Image
+
+    from lumabench.audio.clips import is_clip_wav, read_mono
+    from lumabench.variants.build import is_rgb8_png
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", tmp_path / "params.yaml")
+    paths = make(tmp_path, per_class=TRAIN, image_test=TEST, ood=2)
+    write_cheap_features(paths)
+    name = classes.CLASSES[0].name
+    acc_i = pd.read_parquet(paths.accepted / "image.parquet")
+    acc_a = pd.read_parquet(paths.accepted / "audio.parquet")
+    pixels = {}
+    for i, p in zip(acc_i["image_id"], acc_i["path"], strict=True):
+        if i.startswith(f"img-{name}-"):
+            rgb = np.asarray(Image.open(paths.root / p).convert("RGB"))
+            pixels[i] = rgb
+            Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), "RGBA").save(paths.root / p)
+    for i, p in zip(acc_a["clip_id"], acc_a["path"], strict=True):
+        if i.startswith(f"clip-{name}-"):
+            wave = read_mono(paths.root / p)
+            sf.write(paths.root / p, np.interp(np.arange(0, len(wave), 16000 / 22050), np.arange(len(wave)), wave),
+                     22050, subtype="FLOAT")  # fmt: skip
+    assert not is_rgb8_png(
+        (paths.root / acc_i["path"][acc_i["image_id"].str.startswith(f"img-{name}-")].iloc[0]).read_bytes()
+    )
+    df = load_variant(build(_params(tmp_path), paths, "clean", load_inputs(_params(tmp_path), paths)))["train"]
+    rows = df[df["label"] == name]
+    assert len(rows) == TRAIN
+    for cell, i in zip(rows["image"], rows["image_id"], strict=True):
+        assert is_rgb8_png(cell["bytes"])
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(cell["bytes"]))), pixels[i])
+    for cell in rows["audio"]:
+        assert is_clip_wav(cell["bytes"])
+        assert sf.info(io.BytesIO(cell["bytes"])).samplerate == 16000
+    assert not is_clip_wav(b"RIFF" + b"\0" * 40) and not is_rgb8_png(b"\x89PNG")
+
+
+def test_sweep_levels_share_their_draws(built) -> None:
+    """Common random numbers: a sweep's levels draw under the sweep's name, so the items switched at
+    a lower label rate are among those switched at a higher one, and every severity level corrupts
+    the same rows with the same corruption; variants that are not sweep levels keep their own draws."""
+    params, paths, _ = built
+    v = params.variants
+    assert v.draws_key("label_sweep-0.2") == v.draws_key("label_sweep-0.3") == "label_sweep"
+    assert v.draws_key("clean") == "clean" and v.draws_key("label_noise") == "label_noise"
+    inp = load_inputs(params, paths)
+    low, high = (load_variant(build(params, paths, f"label_sweep-{r}", inp)) for r in ("0.1", "0.3"))
+    for split in ("train", "test"):
+        for m, col in (("image", "image_id"), ("audio", "clip_id"), ("text", "text_id")):
+            picked = []
+            for df in (low[split], high[split]):
+                hit = df["switched_modalities"].map(lambda s, m=m: m in list(s)).to_numpy()
+                picked.append(set(df.loc[hit, col]))
+            assert picked[0] <= picked[1] and len(picked[1]) > 0, (split, m)  # test: 4 a class, 0.1 switches none
+            if split == "train":
+                assert picked[0] and picked[0] < picked[1], m
+    s1, s5 = (load_variant(build(params, paths, f"severity-{s}", inp))["test"] for s in (1, 5))
+    assert s1["image_noise"].notna().all() and list(s1["image_noise"]) == list(s5["image_noise"])
+    assert (s1["image_severity"] == 1).all() and (s5["image_severity"] == 5).all()
+
+
+def test_lower_rates_draw_subsets_of_higher_rates() -> None:
+    from lumabench.variants.align import missing_mask
+    from lumabench.variants.label_noise import pick_switched
+
+    labels = np.repeat(np.arange(6), 20)
+    sets = [set(pick_switched(labels, np.full(6, k), np.random.default_rng(3))) for k in (2, 5, 9)]
+    assert len(sets[0]) == 12 and sets[0] < sets[1] < sets[2]
+    masks = [
+        missing_mask(200, dict.fromkeys(("image", "audio", "text"), r), np.random.default_rng(4)) for r in (0.1, 0.3)
+    ]
+    for m in ("image", "audio", "text"):
+        assert masks[0][m].sum() == 20 and masks[1][m].sum() == 60
+    assert (masks[0]["image"] <= masks[1]["image"]).all()  # the first modality drawn: exactly nested
+    kept = [~(d["image"] & d["audio"] & d["text"]) for d in masks]
+    assert all(k.all() for k in kept)

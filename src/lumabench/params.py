@@ -409,6 +409,15 @@ class Variants(Strict):
             return []
         return [f"{base}{LEVEL_SEP}{level_str(lv)}" for lv in d.levels]
 
+    def draws_key(self, name: str) -> str:
+        """What the random draws of variant `name` are keyed by: for a sweep level, its sweep
+        (`label_sweep-0.2` -> `label_sweep`), so every level of a sweep makes the same draws and the
+        levels differ only in the swept setting (common random numbers: the rows switched, masked or
+        corrupted at a lower level are among those of a higher one); any other variant, its name."""
+        base, _, level = name.partition(LEVEL_SEP)
+        d = self.definitions.get(base)
+        return base if level and d is not None and d.levels is not None else name
+
     def resolve(self, name: str) -> Any:
         """The definition for `name` with its sweep level applied.
 

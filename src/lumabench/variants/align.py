@@ -182,17 +182,22 @@ def missing_mask(n: int, rates: dict[str, float], r: np.random.Generator) -> dic
     """Drop round(rate·n) rows per modality; a row always keeps at least one modality.
 
     Modalities are drawn in order image, audio, text, each among the rows that would still keep a
-    modality; if too few such rows remain the count is capped (logged).
+    modality; if too few such rows remain the count is capped (logged). Each modality takes the
+    first eligible rows of one random order of all rows, drawn whatever the rate, so from one
+    generator state a lower rate drops (nearly always) a subset of what a higher rate drops: the
+    levels of a missing-rate sweep share their draws.
     """
     dropped = {m: np.zeros(n, dtype=bool) for m in MODALITIES}
     for m in MODALITIES:
+        order = r.permutation(n)
         k = round(rates[m] * n)
         if k == 0:
             continue
         others = [o for o in MODALITIES if o != m]
-        eligible = np.nonzero(~(dropped[others[0]] & dropped[others[1]]))[0]
+        keeps_one = ~(dropped[others[0]] & dropped[others[1]])
+        eligible = order[keeps_one[order]]
         if k > len(eligible):
             log.warning("missing %s: only %d of %d rows can drop it and keep a modality", m, len(eligible), k)
             k = len(eligible)
-        dropped[m][r.choice(eligible, size=k, replace=False)] = True
+        dropped[m][eligible[:k]] = True
     return dropped

@@ -160,13 +160,14 @@ def _split_plan(
     v = params.variants
     seed = params.seed
     fam = defn.family
+    draws = v.draws_key(variant)  # a sweep's levels share their draws (`Variants.draws_key`)
     if split == "ood":
         pos = al.align_ood(inp.accepted, inp.pools, seed)
         cid = inp.accepted["image"]["class_id"].to_numpy()[pos["image"]]
         plan = {"class_id": cid, **{f"{m}_row": pos[m] for m in MODALITIES}}
         plan.update({f"{m}_orig": inp.accepted[m]["class_id"].to_numpy()[pos[m]] for m in MODALITIES})
         plan.update(_empty_plan(len(cid)))
-        _inject(plan, "test", split, defn, inp, seed, variant)
+        _inject(plan, "test", split, defn, inp, seed, draws)
         return plan
     n_pc = v.train_per_class if split == "train" else v.test_per_class
     sel, lab = {}, {}
@@ -174,7 +175,7 @@ def _split_plan(
         # compactness sampling shapes the train pool only; test is the shared fixed selection
         comp = float(getattr(defn.compactness, m)) if fam == "diversity" and split == "train" else None
         sel[m] = al.select(
-            inp.accepted[m], inp.feats[m], inp.pools[m], split, n_pc, m, seed, variant, comp, v.num_sampling
+            inp.accepted[m], inp.feats[m], inp.pools[m], split, n_pc, m, seed, draws, comp, v.num_sampling
         )
         lab[m] = inp.accepted[m]["class_id"].to_numpy()[sel[m]]
     switched = {m: np.zeros(len(sel[m]), dtype=bool) for m in MODALITIES}
@@ -182,7 +183,7 @@ def _split_plan(
         for m in MODALITIES:
             rate = getattr(getattr(defn.rate, m), split)
             sw = switch_labels(
-                inp.feats[m][sel[m]], lab[m], rate, classes.N_ID, rng(seed, STAGE, variant, "label", split, m),
+                inp.feats[m][sel[m]], lab[m], rate, classes.N_ID, rng(seed, STAGE, draws, "label", split, m),
                 k=defn.neighbours,
             )  # fmt: skip
             lab[m], switched[m] = sw.labels, sw.switched
@@ -210,7 +211,7 @@ def _split_plan(
     for m in MODALITIES:
         plan[f"{m}_switched"] = np.isin(rows[m], sel[m][switched[m]])
     if fam == "conflict" and split == "test" and defn.test_rate > 0:
-        rows, mods = al.conflict_rows(plan["class_id"], defn.test_rate, rng(seed, STAGE, variant, "conflict"))
+        rows, mods = al.conflict_rows(plan["class_id"], defn.test_rate, rng(seed, STAGE, draws, "conflict"))
         before = {k: plan[k].copy() for k in plan if k.endswith(("_row", "_orig"))}
         for r, mi in zip(rows, mods, strict=True):
             m = MODALITIES[mi]
@@ -219,21 +220,22 @@ def _split_plan(
             plan[f"{m}_orig"][r] = before[f"{m}_orig"][src]
             plan[f"{m}_switched"][r] = False  # put there by conflict, not by label noise
             plan["conflict_modality"][r] = m
-    _inject(plan, split, split, defn, inp, seed, variant)
+    _inject(plan, split, split, defn, inp, seed, draws)
     return plan
 
 
-def _inject(plan: dict[str, Any], flag: str, split: str, defn: Any, inp: Inputs, seed: int, variant: str) -> None:
+def _inject(plan: dict[str, Any], flag: str, split: str, defn: Any, inp: Inputs, seed: int, draws: str) -> None:
     """Missing modalities, sample noise and joint noise, as configured for split `flag`.
 
     `flag` is the split whose settings apply (OOD uses the test settings, as LUMA perturbs test
-    and OOD alike); `split` keys the random draws, so OOD draws are independent of test draws.
+    and OOD alike); `split` keys the random draws, so OOD draws are independent of test draws;
+    `draws` is the variant's key (`Variants.draws_key`).
     """
     fam = defn.family
     n = len(plan["class_id"])
     if fam == "missing":
         rates = {m: getattr(getattr(defn.rate, m), flag) for m in MODALITIES}
-        dropped = al.missing_mask(n, rates, rng(seed, STAGE, variant, "missing", split))
+        dropped = al.missing_mask(n, rates, rng(seed, STAGE, draws, "missing", split))
         for m in MODALITIES:
             plan[f"{m}_row"][dropped[m]] = -1
             plan[f"{m}_switched"][dropped[m]] = False
@@ -241,11 +243,11 @@ def _inject(plan: dict[str, Any], flag: str, split: str, defn: Any, inp: Inputs,
         for m in MODALITIES:
             cfg = getattr(defn, m)
             if getattr(cfg, flag) and cfg.ratio > 0:
-                r = rng(seed, STAGE, variant, "noise", split, m)
+                r = rng(seed, STAGE, draws, "noise", split, m)
                 rows = r.choice(n, size=round(cfg.ratio * n), replace=False)
                 _assign_noise(plan, m, np.sort(rows), r, cfg, inp)
     if fam == "joint" and getattr(defn, flag) and defn.ratio > 0:
-        r = rng(seed, STAGE, variant, "joint", split)
+        r = rng(seed, STAGE, draws, "joint", split)
         rows = np.sort(r.choice(n, size=round(defn.ratio * n), replace=False))
         _assign_noise(plan, "image", rows, r, _Joint(list(IMAGE_CORRUPTIONS), defn.severity), inp)
         _assign_noise(plan, "audio", rows, r, _JointAudio(defn.min_snr_db, defn.max_snr_db), inp)
@@ -303,6 +305,7 @@ def png_bytes(img: np.ndarray) -> bytes:
 def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, variant: str, defn: Any) -> pa.Table:
     """Turn a row plan into the VARIANT_ROWS table (media bytes, ids, provenance)."""
     seed = params.seed
+    draws = params.variants.draws_key(variant)
     n = len(plan["class_id"])
     present = {m: plan[f"{m}_row"] >= 0 for m in MODALITIES}
     # images
@@ -315,13 +318,13 @@ def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, v
     if len(noisy):
         arr = corrupt(
             np.stack([inp.image(int(img_rows[i])) for i in noisy]), list(plan["image_noise"][noisy]),
-            list(plan["image_severity"][noisy]), rng(seed, STAGE, variant, "image-noise", split),
+            list(plan["image_severity"][noisy]), rng(seed, STAGE, draws, "image-noise", split),
         )  # fmt: skip
         for k, i in enumerate(progress(noisy, f"{split}: noisy images", unit="img")):
             images[i] = png_bytes(arr[k])
     # audio
     audio: list[bytes | None] = [None] * n
-    r_audio = rng(seed, STAGE, variant, "audio-noise", split)
+    r_audio = rng(seed, STAGE, draws, "audio-noise", split)
     for i in progress(np.nonzero(present["audio"])[0], f"{split}: audio", unit="clip"):
         if plan["audio_noise"][i] < 0:
             audio[i] = inp.stored("audio", int(plan["audio_row"][i])) or wav_bytes(inp.wave(int(plan["audio_row"][i])))
@@ -339,7 +342,7 @@ def materialise(split: str, plan: dict[str, Any], inp: Inputs, params: Params, v
     if tn:
         heavy = bool(getattr(getattr(defn, "text", None), "heavy", False))
         mask_rate = float(getattr(getattr(defn, "text", None), "mask_rate", 0.1))
-        rngs = rng(seed, STAGE, variant, "text-noise", split).spawn(len(tn))
+        rngs = rng(seed, STAGE, draws, "text-noise", split).spawn(len(tn))
         device = "cuda" if params.profile == "full" and _cuda() else "cpu"
         new = perturb_texts(
             [texts[i] for i in tn], [plan["text_noise"][i] for i in tn], rngs, heavy, params.profile, device, mask_rate

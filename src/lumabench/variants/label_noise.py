@@ -116,12 +116,18 @@ def switch_counts(labels: np.ndarray, rate: float, n_classes: int) -> np.ndarray
 
 
 def pick_switched(labels: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Rows that switch: counts[c] rows of each class c, uniform without replacement, sorted."""
+    """Rows that switch: counts[c] rows of each class c, uniform without replacement, sorted.
+
+    They are the first counts[c] of a random order of the class's rows, drawn for every class
+    whatever its count: from one generator state, the rows switched at a lower rate are among
+    those switched at a higher one (the levels of a label-rate sweep share their draws).
+    """
     labels = np.asarray(labels, dtype=np.int64)
     out = []
     for c, k in enumerate(counts):
+        order = rng.permutation(np.nonzero(labels == c)[0])
         if k > 0:
-            out.append(rng.choice(np.nonzero(labels == c)[0], size=int(k), replace=False))
+            out.append(order[: int(k)])
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.intp)
 
 
