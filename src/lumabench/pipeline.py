@@ -26,14 +26,14 @@ from lumabench.errors import InputError
 #: seconds per job of each rule on the mini profile, 2 cores (benchmarks/default_run.py measures them)
 TYPICAL_S = {
     "corpora": 85.0,
-    "audio": 135.0,
+    "audio": 136.0,
     "text": 5.0,
-    "annotate": 50.0,
-    "features": 150.0,
-    "variants": 9.0,
-    "train": 64.0,
-    "robustness": 135.0,
-    "report": 110.0,
+    "annotate": 51.0,
+    "features": 143.0,
+    "variants": 4.6,
+    "train": 56.0,
+    "robustness": 122.0,
+    "report": 85.0,
 }
 #: rules whose jobs take one core each, so `cores` of them run side by side (the others use every core)
 ONE_CORE_RULES = ("variants", "train", "robustness")
