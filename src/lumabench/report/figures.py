@@ -94,12 +94,12 @@ def new_figure(width: float, height: float, layout: str | None = "constrained") 
 
 
 def panel_grid(
-    n: int, panel: tuple[float, float], title_lines: int, margins: tuple[float, float, float, float] = PANEL_MARGINS
+    n: int, panel: tuple[float, float], title: Sequence[str], margins: tuple[float, float, float, float] = PANEL_MARGINS
 ) -> tuple[Figure, np.ndarray]:
-    """A figure of `n` equal panels, three a row, laid out with fixed margins: `panel` is the
-    (width, height) in inches each grid cell takes, `margins` (left, bottom, horizontal gap, vertical
-    gap) in inches leave room for tick labels, axis labels and panel titles, and the top leaves room
-    for a suptitle of `title_lines` lines.
+    """A figure of `n` equal panels, three a row, under the suptitle `title` (parts joined as by
+    `suptitle`), laid out with fixed margins: `panel` is the (width, height) in inches each grid cell
+    takes, `margins` (left, bottom, horizontal gap, vertical gap) in inches leave room for tick
+    labels, axis labels and panel titles, and the top leaves room for the wrapped title.
 
     The per-variant grids have a fixed structure, so their layout needs no solver: constrained
     layout measured every label of every panel on each save, a third of the time of these figures.
@@ -107,8 +107,10 @@ def panel_grid(
     rows, cols = _grid(n)
     width, height = panel[0] * cols, panel[1] * rows
     left, bottom, wgap, hgap = margins
-    top = 0.5 + 0.16 * title_lines
+    text = _title_text(width, *title)
+    top = 0.5 + 0.16 * len(text.splitlines())
     fig = new_figure(width, height, layout=None)
+    fig.suptitle(text, fontsize=9, y=1 - 0.1 / height, va="top")  # 0.1 inch below the top edge
     axes = fig.subplots(
         rows,
         cols,
@@ -135,11 +137,7 @@ def save(fig: Figure, path: Path, dpi: int) -> Path:
 
 def suptitle(fig: Figure, *parts: str) -> None:
     """A figure title from `parts` joined by "; ", wrapped to the figure's width so nothing is cut off."""
-    text = _title_text(fig.get_figwidth(), *parts)
-    if fig.get_layout_engine() is None:  # a fixed layout (`panel_grid`): 0.1 inch below the top edge
-        fig.suptitle(text, fontsize=9, y=1 - 0.1 / fig.get_figheight(), va="top")
-    else:
-        fig.suptitle(text, fontsize=9)
+    fig.suptitle(_title_text(fig.get_figwidth(), *parts), fontsize=9)
 
 
 def _title_text(fig_width: float, *parts: str) -> str:
@@ -149,11 +147,6 @@ def _title_text(fig_width: float, *parts: str) -> str:
 def _grid(n: int) -> tuple[int, int]:
     cols = min(3, max(n, 1))
     return math.ceil(max(n, 1) / cols), cols
-
-
-def _lines_of(n: int, *parts: str) -> int:
-    """Lines of the suptitle of a `panel_grid` of `n` panels 3.3 inches wide."""
-    return len(_title_text(3.3 * _grid(n)[1], *parts).splitlines())
 
 
 # ---------------------------------------------------------------- sweeps and families
@@ -343,7 +336,7 @@ def reliability_figure(
         f"Reliability, test split: {variant}",
         f"{n_bins} equal-width bins, predictions of n = {n_seeds} seeds pooled; ECE from the metrics files",
     )
-    fig, axes = panel_grid(len(rels), (3.3, 3.0), _lines_of(len(rels), *title))
+    fig, axes = panel_grid(len(rels), (3.3, 3.0), title)
     for ax, (method, rel) in zip(axes, rels.items(), strict=False):
         centers = (rel.edges[:-1] + rel.edges[1:]) / 2
         width = rel.edges[1] - rel.edges[0]
@@ -360,7 +353,6 @@ def reliability_figure(
     for ax in axes[len(rels) :]:
         ax.set_visible(False)
     axes[0].legend(loc="upper left")
-    suptitle(fig, *title)
     return fig
 
 
@@ -368,7 +360,7 @@ def histogram_figure(variant: str, preds: dict[str, pd.DataFrame], palette: Pale
     """Epistemic uncertainty of test vs OOD samples (densities on shared bins per method), every
     seed's predictions pooled."""
     title = (f"Epistemic uncertainty (nats), in-distribution test vs OOD: {variant}", f"n = {n_seeds} seeds pooled")
-    fig, axes = panel_grid(len(preds), (3.3, 2.8), _lines_of(len(preds), *title))
+    fig, axes = panel_grid(len(preds), (3.3, 2.8), title)
     for ax, (method, df) in zip(axes, preds.items(), strict=False):
         values = df["epistemic"].to_numpy()
         finite = values[np.isfinite(values)]
@@ -386,7 +378,6 @@ def histogram_figure(variant: str, preds: dict[str, pd.DataFrame], palette: Pale
         ax.legend(loc="upper right")
     for ax in axes[len(preds) :]:
         ax.set_visible(False)
-    suptitle(fig, *title)
     return fig
 
 
