@@ -257,7 +257,9 @@ def run_cmd(obj: Context, cores: int | None, snakemake_args: tuple[str, ...]) ->
             f"`lumabench run` passes only --set profile=... to the pipeline, not {ignored[0]!r}",
             fix=f"put it in {obj.params_file} (e.g. `profiles.mini.run: {{}}` for the complete grid)",
         )
-    code = pipeline.run(obj.root, params.profile, cores or os.cpu_count() or 1, list(snakemake_args))
+    # one training job per variant (`train_jobs: variant`): whether it evaluates its source's models
+    jobs = {v: params.model_from(v) is not None for v in params.run.variants if params.run.train_jobs == "variant"}
+    code = pipeline.run(obj.root, params.profile, cores or os.cpu_count() or 1, list(snakemake_args), jobs)
     sys.exit(code)
 
 

@@ -827,6 +827,12 @@ class Params(Strict):
     robustness: Robustness = Robustness()
     profiles: dict[Literal["mini", "full"], dict[str, Any]] = {}
 
+    def model_from(self, variant: str) -> str | None:
+        """The `model_from` of the variant's definition: the variant whose models it evaluates (None
+        when it trains its own, or for a folder with no definition, as tests make)."""
+        d = self.variants.definitions.get(variant.partition(LEVEL_SEP)[0])
+        return getattr(d, "model_from", None) if d is not None else None
+
     @model_validator(mode="after")
     def _cross(self) -> Params:
         known_v = self.variants.names()

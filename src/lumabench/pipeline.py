@@ -25,22 +25,46 @@ from lumabench.errors import InputError
 
 #: seconds per job of each rule on the mini profile, 2 cores (benchmarks/default_run.py measures them)
 TYPICAL_S = {
-    "corpora": 85.0,
-    "audio": 136.0,
-    "text": 5.0,
-    "annotate": 51.0,
-    "features": 143.0,
-    "variants": 4.6,
-    "train": 56.0,
-    "robustness": 122.0,
-    "report": 85.0,
+    "corpora": 52.0,
+    "audio": 96.0,
+    "text": 3.0,
+    "annotate": 37.0,
+    "features": 76.0,
+    "variants": 3.3,
+    "train": 32.0,
+    "robustness": 73.0,
+    "report": 58.0,
 }
+#: seconds of each training job of the mini default grid (`run.train_jobs: variant`), by variant or
+#: sweep name, measured with TYPICAL_S: the jobs differ 15-fold (clean trains twelve models,
+#: image_sp-1 evaluates five), so weighing them alike misjudged the time left by 2x mid-run
+TYPICAL_TRAIN_S = {
+    "clean": 143.0,
+    "diversity": 84.0,
+    "sample_noise": 154.0,  # re-embeds its 1,578 perturbed texts
+    "label_sweep": 32.0,
+    "missing_rate": 33.0,
+    "conflict": 11.0,
+    "missing": 13.5,
+    "joint": 45.0,  # re-embeds its perturbed test and OOD texts
+    "text_mask": 34.0,  # likewise
+    "severity": 12.0,
+    "image_gauss": 10.0,
+    "image_sp": 9.5,
+    "audio_snr": 9.5,
+}
+#: a training job of a variant not named above: one that trains its models, one that evaluates its
+#: `model_from` source's models
+TRAINS_S, EVALUATES_S = 80.0, 15.0
 #: rules whose jobs take one core each, so `cores` of them run side by side (the others use every core)
 ONE_CORE_RULES = ("variants", "train", "robustness")
 NOTHING = "Nothing to be done"
 _STATS = re.compile(r"^(\w+)\s+(\d+)$")
 _FINISHED = re.compile(r"Finished job(?:id)?:? (\d+) \(Rule: (\w+)\)")
 _ERROR = re.compile(r"^Error in rule (\w+):")
+_RULE = re.compile(r"^(?:local)?rule (\w+):$")
+_JOBID = re.compile(r"^\s+jobid: (\d+)$")
+_VARIANT = re.compile(r"^\s+wildcards: variant=([^,\s]+)$")
 
 
 def _clock(seconds: float) -> str:
@@ -48,50 +72,114 @@ def _clock(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
-def typical_seconds(bench_dir: Path) -> dict[str, float]:
-    """Mean wall seconds per job of each rule from a previous run's benchmark files, else TYPICAL_S."""
+def train_key(variant: str) -> str:
+    """The weight key of a variant's training job (`run.train_jobs: variant`)."""
+    return f"train/{variant}"
+
+
+def typical_seconds(bench_dir: Path, train_variants: dict[str, bool] | None = None) -> dict[str, float]:
+    """Seconds per job: by rule, and per training job of the grid under `train_key` (`train_variants`:
+    variant -> whether it evaluates its `model_from` source's models instead of training).
+
+    Built-in figures (TYPICAL_S, TYPICAL_TRAIN_S by variant or sweep name, else TRAINS_S or
+    EVALUATES_S) give way to a previous run's Snakemake benchmark files wherever those have the job.
+    """
     out = dict(TYPICAL_S)
+    for v, evaluates in (train_variants or {}).items():
+        base = v.split("-", 1)[0]
+        out[train_key(v)] = TYPICAL_TRAIN_S.get(v, TYPICAL_TRAIN_S.get(base, EVALUATES_S if evaluates else TRAINS_S))
     if not bench_dir.is_dir():
         return out
     for rule_dir in bench_dir.iterdir():
         files = [rule_dir] if rule_dir.is_file() else list(rule_dir.rglob("*.tsv"))
         secs = []
         for f in files:
-            try:
-                with f.open() as fh:
-                    rows = list(csv.DictReader(fh, delimiter="\t"))
-                secs += [float(r["s"]) for r in rows if r.get("s")]
-            except (OSError, ValueError, KeyError):
-                continue
+            job = _job_seconds(f)
+            secs += job
+            if rule_dir.name == "train" and f.parent == rule_dir and job and f.stem in (train_variants or {}):
+                out[train_key(f.stem)] = sum(job) / len(job)
         if secs:
             out[rule_dir.stem] = sum(secs) / len(secs)
     return out
 
 
+def _job_seconds(tsv: Path) -> list[float]:
+    """The wall seconds a Snakemake benchmark file records (none if it cannot be read)."""
+    try:
+        with tsv.open() as fh:
+            return [float(r["s"]) for r in csv.DictReader(fh, delimiter="\t") if r.get("s")]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
 def wall_weights(seconds: dict[str, float], cores: int) -> dict[str, float]:
-    """Each rule's share of the wall clock per job: its seconds, divided by `cores` for the rules whose
-    jobs run side by side, so the first estimate (before any pace is known) is not a serial sum."""
-    return {r: s / max(1, cores) if r in ONE_CORE_RULES else s for r, s in seconds.items()}
+    """Each job's share of the wall clock: its seconds, divided by `cores` for the rules whose jobs run
+    side by side (keys `rule` or `rule/job`), so the first estimate is not a serial sum."""
+    return {k: s / max(1, cores) if k.split("/", 1)[0] in ONE_CORE_RULES else s for k, s in seconds.items()}
 
 
 @dataclass
 class Progress:
-    """Jobs planned and done per rule; the time-left estimate."""
+    """Jobs planned and done per rule; the time-left estimate.
+
+    `weights` holds each rule's wall-clock weight per job and, under `rule/name`, that of a named
+    job; `named` lists a rule's named jobs of the plan (e.g. every variant's training job), so the
+    jobs still to come weigh what they will take, not the rule's mean.
+    """
 
     weights: dict[str, float]
     planned: Counter[str] = field(default_factory=Counter)
     done: Counter[str] = field(default_factory=Counter)
     start: float = field(default_factory=time.monotonic)
+    named: dict[str, list[str]] = field(default_factory=dict)
+    finished: set[str] = field(default_factory=set)
+    done_weight: float = 0.0
+    _started: dict[str, str] = field(default_factory=dict)  # Snakemake jobid -> job key
+    _block: tuple[str, str | None] = ("", None)  # rule and jobid of the job block being read
 
-    def _weight(self, counts: Counter[str]) -> float:
-        return sum(n * self.weights.get(rule, 30.0) for rule, n in counts.items() if rule not in ("all", "default"))
+    def weight(self, key: str) -> float:
+        return self.weights.get(key, self.weights.get(key.split("/", 1)[0], 30.0))
+
+    def left_weight(self) -> float:
+        """The weight of the planned jobs not yet finished."""
+        total = 0.0
+        for rule, n in (self.planned - self.done).items():
+            if rule in ("all", "default"):
+                continue
+            keys = [k for k in self.named.get(rule, []) if k not in self.finished]
+            per = sum(map(self.weight, keys)) / len(keys) if keys else self.weight(rule)
+            total += n * per
+        return total
 
     def left_s(self, now: float) -> float | None:
         """Seconds left: remaining weight x (elapsed / weight done); None before the first job ends."""
-        done = self._weight(self.done)
-        if done <= 0:
+        if self.done_weight <= 0:
             return None
-        return max(0.0, self._weight(self.planned - self.done) * (now - self.start) / done)
+        return max(0.0, self.left_weight() * (now - self.start) / self.done_weight)
+
+    def read_job(self, line: str) -> None:
+        """Note which job a Snakemake job block announces: its rule, jobid and `variant` wildcard."""
+        m = _RULE.match(line)
+        if m:
+            self._block = (m.group(1), None)
+            return
+        rule, jobid = self._block
+        if not rule:
+            return
+        if (j := _JOBID.match(line)) is not None:
+            self._block = (rule, j.group(1))
+            self._started.setdefault(j.group(1), rule)
+        elif (v := _VARIANT.match(line)) is not None and jobid is not None:
+            self._started[jobid] = f"{rule}/{v.group(1)}"
+        elif not line.startswith((" ", "\t")):
+            self._block = ("", None)
+
+    def finish(self, rule: str, jobid: str) -> None:
+        """Count a finished job and add its weight to the weight done."""
+        key = self._started.pop(jobid, rule)
+        self.done[rule] += 1
+        self.finished.add(key)
+        self.done_weight += self.weight(key)
 
     def line(self, rule: str, now: float) -> str:
         total = sum(n for r, n in self.planned.items() if r not in ("all", "default"))
@@ -124,9 +212,10 @@ def follow(lines: Iterable[str], progress: Progress, say: Callable[[str], None],
                     f"({', '.join(f'{r} {n}' for r, n in progress.planned.items() if r != 'default')})")  # fmt: skip
         if NOTHING in line:
             nothing = True
+        progress.read_job(line)
         m = _FINISHED.search(line)
         if m and m.group(2) not in ("all", "default"):
-            progress.done[m.group(2)] += 1
+            progress.finish(m.group(2), m.group(1))
             say(progress.line(m.group(2), time.monotonic()))
         e = _ERROR.match(line)
         if e:
@@ -134,15 +223,17 @@ def follow(lines: Iterable[str], progress: Progress, say: Callable[[str], None],
     return nothing
 
 
-def run(root: Path, profile: str, cores: int, extra: list[str]) -> int:
-    """Run Snakemake on `root` and report progress; return its exit code."""
+def run(root: Path, profile: str, cores: int, extra: list[str], train_variants: dict[str, bool] | None = None) -> int:
+    """Run Snakemake on `root` and report progress; return its exit code. `train_variants`: the grid's
+    variants when each has one training job, and whether each evaluates another's models."""
     exe = shutil.which("snakemake")
     if exe is None:
         raise InputError("snakemake is not installed", root / "Makefile", "run `make setup` (it installs snakemake)")
     results = root / "results" / profile
     log_path = results / "logs" / "run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    progress = Progress(wall_weights(typical_seconds(results / "benchmarks"), cores))
+    weights = wall_weights(typical_seconds(results / "benchmarks", train_variants), cores)
+    progress = Progress(weights, named={"train": [train_key(v) for v in train_variants or {}]})
     cmd = [exe, "--cores", str(cores), *extra]
     if profile != "mini":
         cmd += ["--config", f"profile={profile}"]

@@ -243,8 +243,7 @@ def build_method(params: Params, method: str, text_dim: int, device: torch.devic
 
 def declared_source(params: Params, variant: str) -> str | None:
     """The `model_from` of the variant's definition (None for a folder with no definition, as tests make)."""
-    d = params.variants.definitions.get(variant.partition(LEVEL_SEP)[0])
-    return getattr(d, "model_from", None) if d is not None else None
+    return params.model_from(variant)
 
 
 def model_source(params: Params, paths: Paths, variant: str, method: str, seed: int) -> tuple[str, Path] | None:
