@@ -258,7 +258,9 @@ def run_cmd(obj: Context, cores: int | None, snakemake_args: tuple[str, ...]) ->
             fix=f"put it in {obj.params_file} (e.g. `profiles.mini.run: {{}}` for the complete grid)",
         )
     # one training job per variant (`train_jobs: variant`): whether it evaluates its source's models
-    jobs = {v: params.model_from(v) is not None for v in params.run.variants if params.run.train_jobs == "variant"}
+    jobs: dict[str, bool] = {}
+    if params.run.train_jobs == "variant":
+        jobs = {v: params.model_from(v) is not None for v in params.run.variants}
     code = pipeline.run(obj.root, params.profile, cores or os.cpu_count() or 1, list(snakemake_args), jobs)
     sys.exit(code)
 

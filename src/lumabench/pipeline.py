@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lumabench.errors import InputError
+from lumabench.params import LEVEL_SEP
 
 #: seconds per job of each rule on the mini profile, 2 cores (benchmarks/default_run.py measures them)
 TYPICAL_S = {
@@ -86,7 +87,7 @@ def typical_seconds(bench_dir: Path, train_variants: dict[str, bool] | None = No
     """
     out = dict(TYPICAL_S)
     for v, evaluates in (train_variants or {}).items():
-        base = v.split("-", 1)[0]
+        base = v.partition(LEVEL_SEP)[0]
         out[train_key(v)] = TYPICAL_TRAIN_S.get(v, TYPICAL_TRAIN_S.get(base, EVALUATES_S if evaluates else TRAINS_S))
     if not bench_dir.is_dir():
         return out

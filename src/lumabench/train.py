@@ -241,11 +241,6 @@ def build_method(params: Params, method: str, text_dim: int, device: torch.devic
     return cls(spec, params.train, luma_classes.N_ID, text_dim, device, seed, (spec.weights_from or method,))
 
 
-def declared_source(params: Params, variant: str) -> str | None:
-    """The `model_from` of the variant's definition (None for a folder with no definition, as tests make)."""
-    return params.model_from(variant)
-
-
 def model_source(params: Params, paths: Paths, variant: str, method: str, seed: int) -> tuple[str, Path] | None:
     """(source, checkpoint) when the model to evaluate was trained already, else None (train here).
 
@@ -260,7 +255,7 @@ def model_source(params: Params, paths: Paths, variant: str, method: str, seed: 
     here instead, with the same result.
     """
     trainer = params.methods[method].weights_from or method
-    src = declared_source(params, variant)
+    src = params.model_from(variant)
     if src:
         mine, theirs = paths.variant(variant) / "train.parquet", paths.variant(src) / "train.parquet"
         if not theirs.is_file():
@@ -418,7 +413,7 @@ def run(
         **score(test, ood, pt, po, truth, excluded, list(spec.modalities)),
         "train": {
             # the declared source, whether its checkpoint was loaded or the same model trained here
-            "model_from": declared_source(params, variant),
+            "model_from": params.model_from(variant),
             "weights_from": spec.weights_from,
             "seconds": round(report.seconds, 2) if cfg.record_seconds else None,
             "epochs": report.epochs,
